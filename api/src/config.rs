@@ -1,0 +1,268 @@
+//! Configuration: embedded defaults, an optional file, `HOOKLEDGER_*` environment variables,
+//! checked once at start. Every key is documented in `api/config.default.toml`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use hookledger_domain::secrets::{Keyring, MasterKey};
+use hookledger_domain::webhook::values::Limits;
+use serde::Deserialize;
+
+/// The embedded defaults.
+pub const DEFAULTS: &str = include_str!("../config.default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub nats: NatsConfig,
+    pub postgres: PostgresConfig,
+    pub secrets: SecretsConfig,
+    pub dispatcher: DispatcherConfig,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub operator_token: String,
+    pub max_body_bytes: usize,
+    pub request_timeout_seconds: u64,
+    pub read_your_writes_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    pub url: String,
+    pub prefix: String,
+    pub events_subject: String,
+    pub connect_timeout_seconds: u64,
+    pub replicas: usize,
+    pub events_max_age_days: u64,
+    pub events_duplicate_window_seconds: u64,
+    pub ledger_duplicate_window_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout_seconds: u64,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    pub master_key: String,
+    pub master_key_id: String,
+    pub previous_master_keys: BTreeMap<String, String>,
+    pub rotation_grace_seconds: u64,
+}
+
+impl std::fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsConfig")
+            .field("master_key", &"***")
+            .field("master_key_id", &self.master_key_id)
+            .field(
+                "previous_master_keys",
+                &self.previous_master_keys.keys().collect::<Vec<_>>(),
+            )
+            .field("rotation_grace_seconds", &self.rotation_grace_seconds)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatcherConfig {
+    pub allow_private_targets: bool,
+    pub disable_after_failures: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_headers: usize,
+    pub max_header_name: usize,
+    pub max_header_value: usize,
+    pub max_properties_bytes: usize,
+    pub max_filter_bytes: usize,
+    pub max_filter_depth: usize,
+    pub max_event_patterns: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults, then `file`, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    /// As [`Config::load`], with the environment given (tests).
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        if get("HOOKLEDGER_POSTGRES__URL").is_none()
+            && let Some(url) = get("DATABASE_URL")
+        {
+            figment = figment.merge(("postgres.url", url));
+        }
+        for (key, value) in env {
+            let Some(rest) = key.strip_prefix("HOOKLEDGER_") else {
+                continue;
+            };
+            // Only `SECTION__KEY` variables are configuration; others (HOOKLEDGER_TEST_…) are not.
+            let Some((section, name)) = rest.split_once("__") else {
+                continue;
+            };
+            let path = format!(
+                "{}.{}",
+                section.to_lowercase(),
+                name.to_lowercase().replace("__", ".")
+            );
+            // Parsed as the Env provider does: numbers and booleans by their look.
+            let value: figment::value::Value = value.parse().expect("infallible");
+            figment = figment.merge((path, value));
+        }
+        let config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, rule: &str| Err(ConfigError(format!("{key}: {rule}")));
+        if !(self.nats.url.starts_with("nats://") || self.nats.url.starts_with("tls://")) {
+            return fail("nats.url", "must be a nats:// or tls:// URL");
+        }
+        if let Err(e) =
+            hookledger_domain::ledger::Names::new(&self.nats.prefix, &self.nats.events_subject)
+        {
+            return fail("nats.prefix / nats.events_subject", &e.to_string());
+        }
+        if !(1..=5).contains(&self.nats.replicas) {
+            return fail("nats.replicas", "must be between 1 and 5");
+        }
+        if self.nats.connect_timeout_seconds == 0 {
+            return fail("nats.connect_timeout_seconds", "must be at least 1");
+        }
+        if !(self.postgres.url.starts_with("postgres://")
+            || self.postgres.url.starts_with("postgresql://"))
+        {
+            return fail("postgres.url", "must be a postgres:// URL");
+        }
+        if self.postgres.max_connections == 0 {
+            return fail("postgres.max_connections", "must be at least 1");
+        }
+        if self.http.max_body_bytes < 1024 {
+            return fail("http.max_body_bytes", "must be at least 1024");
+        }
+        if !self.http.operator_token.is_empty() && self.http.operator_token.len() < 16 {
+            return fail(
+                "http.operator_token",
+                "must be empty (admin routes off) or at least 16 characters",
+            );
+        }
+        self.keyring()?;
+        if self.limits.max_headers > 100 || self.limits.max_event_patterns == 0 {
+            return fail(
+                "limits",
+                "max_headers must be at most 100 and max_event_patterns at least 1",
+            );
+        }
+        Ok(())
+    }
+
+    /// The master keys as a keyring.
+    pub fn keyring(&self) -> Result<Keyring, ConfigError> {
+        let s = &self.secrets;
+        if s.master_key.is_empty() {
+            return Err(ConfigError(
+                "secrets.master_key: required (32 random bytes, base64; e.g. `openssl rand -base64 32`), \
+                 set HOOKLEDGER_SECRETS__MASTER_KEY"
+                    .into(),
+            ));
+        }
+        let current = MasterKey::from_base64(&s.master_key_id, &s.master_key)
+            .map_err(|e| ConfigError(format!("secrets.master_key: {e}")))?;
+        let mut others = Vec::new();
+        for (id, key) in &s.previous_master_keys {
+            others.push(
+                MasterKey::from_base64(id, key)
+                    .map_err(|e| ConfigError(format!("secrets.previous_master_keys.{id}: {e}")))?,
+            );
+        }
+        Ok(Keyring::new(current, others))
+    }
+
+    pub fn limits(&self) -> Limits {
+        let l = &self.limits;
+        Limits {
+            max_headers: l.max_headers,
+            max_header_name: l.max_header_name,
+            max_header_value: l.max_header_value,
+            max_properties_bytes: l.max_properties_bytes,
+            max_filter_bytes: l.max_filter_bytes,
+            max_filter_depth: l.max_filter_depth,
+            max_event_patterns: l.max_event_patterns,
+            ..Limits::default()
+        }
+    }
+
+    pub fn rotation_grace(&self) -> Duration {
+        Duration::from_secs(self.secrets.rotation_grace_seconds)
+    }
+}
+
+/// Figment errors say "for key `default.http.listen`"; keep the key, drop the profile.
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let msg = e.kind.to_string();
+            if key.is_empty() {
+                msg
+            } else {
+                format!("{key}: {msg}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,109 @@
+//! Connecting to NATS: a bounded wait with a clear message, never a hang or a panic.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use tokio::time::Instant;
+
+use super::{LedgerError, Names};
+
+/// The oldest nats-server hookledger runs on (stream features the ledger relies on).
+pub const MIN_SERVER_VERSION: (u64, u64) = (2, 10);
+
+/// A connection to NATS with its JetStream context and this installation's names. Cheap to
+/// clone; every clone shares the one connection.
+#[derive(Clone, Debug)]
+pub struct Nats {
+    pub(crate) client: async_nats::Client,
+    pub(crate) js: jetstream::Context,
+    pub(crate) names: Names,
+}
+
+impl Nats {
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// True while the client holds a live connection (for `/readyz`).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// The server's version string, as it announced itself.
+    pub fn server_version(&self) -> String {
+        self.client.server_info().version
+    }
+
+    /// Waits until everything published on this connection has reached the server.
+    pub async fn flush(&self) -> Result<(), LedgerError> {
+        self.client
+            .flush()
+            .await
+            .map_err(|e| LedgerError::unavailable("flush", e))
+    }
+}
+
+/// Connects to `url`, retrying with backoff for at most `wait`, then checks that the server is
+/// recent enough and has JetStream.
+pub async fn connect(url: &str, names: Names, wait: Duration) -> Result<Nats, LedgerError> {
+    let deadline = Instant::now() + wait;
+    let mut backoff = Duration::from_millis(100);
+    let client = loop {
+        let options = async_nats::ConnectOptions::new()
+            .name("hookledger")
+            .connection_timeout(Duration::from_secs(5).min(wait.max(Duration::from_millis(500))));
+        match options.connect(url).await {
+            Ok(client) => break client,
+            Err(err) if Instant::now() + backoff < deadline => {
+                tracing::warn!(%url, error = %err, "NATS is not reachable yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(err) => {
+                return Err(LedgerError::Unavailable(format!(
+                    "NATS at {url} did not answer within {}s: {err}",
+                    wait.as_secs()
+                )));
+            }
+        }
+    };
+    let version = client.server_info().version;
+    if !version_at_least(&version, MIN_SERVER_VERSION) {
+        return Err(LedgerError::Unavailable(format!(
+            "nats-server at {url} is version {version}; hookledger needs {}.{} or newer \
+             (scripts/run installs 2.15.1)",
+            MIN_SERVER_VERSION.0, MIN_SERVER_VERSION.1
+        )));
+    }
+    if !client.server_info().jetstream {
+        return Err(LedgerError::Unavailable(format!(
+            "nats-server at {url} runs without JetStream; start it with -js"
+        )));
+    }
+    let js = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build(client.clone());
+    Ok(Nats { client, js, names })
+}
+
+fn version_at_least(version: &str, (major, minor): (u64, u64)) -> bool {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_at_least;
+
+    #[test]
+    fn server_versions_compare_by_major_and_minor() {
+        assert!(version_at_least("2.15.1", (2, 10)));
+        assert!(version_at_least("2.10.0-beta", (2, 10)));
+        assert!(!version_at_least("2.9.25", (2, 10)));
+        assert!(version_at_least("3.0.0", (2, 10)));
+    }
+}

@@ -1,0 +1,190 @@
+//! The `Tenant` aggregate: the tenant's existence and its API keys.
+//!
+//! `handle` is pure (no services). It checks what would otherwise land in the ledger forever:
+//! names are bounded, and a key hash must look like a SHA-256 hex digest, so a plaintext key
+//! passed by mistake is refused instead of recorded. Revoking a revoked key writes nothing.
+
+use std::collections::BTreeMap;
+
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use serde::{Deserialize, Serialize};
+
+use super::commands::{ApiKeyGrant, TenantCommand};
+use super::error::TenantError;
+use super::events::TenantEvent;
+use crate::ids::{ApiKeyId, TenantId};
+use crate::validation::{FieldErrors, Rule};
+
+/// The longest tenant or key name.
+const MAX_NAME: usize = 200;
+/// The longest key display prefix.
+const MAX_PREFIX: usize = 16;
+
+/// One API key of a tenant, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyState {
+    pub name: Option<String>,
+    pub hash: String,
+    pub prefix: String,
+    pub revoked: bool,
+}
+
+/// The current state of one tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    id: Option<TenantId>,
+    name: Option<String>,
+    keys: BTreeMap<ApiKeyId, ApiKeyState>,
+}
+
+impl Tenant {
+    /// The tenant's id, once created.
+    pub fn id(&self) -> Option<&TenantId> {
+        self.id.as_ref()
+    }
+
+    /// The tenant's display name.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// True once created.
+    pub fn exists(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// Every key ever issued, revoked ones included.
+    pub fn keys(&self) -> &BTreeMap<ApiKeyId, ApiKeyState> {
+        &self.keys
+    }
+
+    /// The id of the unrevoked key with this hash.
+    pub fn active_key_by_hash(&self, hash: &str) -> Option<&ApiKeyId> {
+        (self.keys.iter())
+            .find(|(_, key)| !key.revoked && key.hash == hash)
+            .map(|(id, _)| id)
+    }
+
+    fn decide(&self, command: TenantCommand) -> Result<Vec<TenantEvent>, TenantError> {
+        match command {
+            TenantCommand::CreateTenant {
+                id,
+                name,
+                first_key,
+            } => {
+                if self.exists() {
+                    return Err(TenantError::AlreadyExists);
+                }
+                let mut errors = FieldErrors::new();
+                check_name(&mut errors, "name", name.as_deref());
+                check_grant(&mut errors, "apiKey.", &first_key);
+                errors.into_result(()).map_err(TenantError::Validation)?;
+                Ok(vec![TenantEvent::Created { id, name }, issued(first_key)])
+            }
+            TenantCommand::IssueApiKey { key } => {
+                if !self.exists() {
+                    return Err(TenantError::NotFound);
+                }
+                if self.keys.contains_key(&key.id) {
+                    return Err(TenantError::KeyAlreadyExists);
+                }
+                let mut errors = FieldErrors::new();
+                check_grant(&mut errors, "", &key);
+                errors.into_result(()).map_err(TenantError::Validation)?;
+                Ok(vec![issued(key)])
+            }
+            TenantCommand::RevokeApiKey { key_id } => {
+                if !self.exists() {
+                    return Err(TenantError::NotFound);
+                }
+                match self.keys.get(&key_id) {
+                    None => Err(TenantError::KeyNotFound),
+                    Some(key) if key.revoked => Ok(vec![]),
+                    Some(_) => Ok(vec![TenantEvent::ApiKeyRevoked { key_id }]),
+                }
+            }
+        }
+    }
+}
+
+fn issued(key: ApiKeyGrant) -> TenantEvent {
+    TenantEvent::ApiKeyIssued {
+        key_id: key.id,
+        name: key.name,
+        key_hash: key.hash,
+        key_prefix: key.prefix,
+    }
+}
+
+fn check_name(errors: &mut FieldErrors, field: &str, name: Option<&str>) {
+    if name.is_some_and(|n| n.chars().count() > MAX_NAME) {
+        errors.push(field, Rule::TooLong { max: MAX_NAME });
+    }
+}
+
+/// A grant's name is bounded, its hash is 64 lowercase hex digits, its prefix is short.
+fn check_grant(errors: &mut FieldErrors, prefix: &str, key: &ApiKeyGrant) {
+    check_name(errors, &format!("{prefix}name"), key.name.as_deref());
+    let is_sha256_hex = key.hash.len() == 64
+        && key
+            .hash
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !is_sha256_hex {
+        let expected = "a SHA-256 digest in lowercase hex".into();
+        errors.push(format!("{prefix}hash"), Rule::InvalidFormat { expected });
+    }
+    if key.prefix.chars().count() > MAX_PREFIX {
+        errors.push(format!("{prefix}prefix"), Rule::TooLong { max: MAX_PREFIX });
+    }
+}
+
+impl Aggregate for Tenant {
+    const TYPE: &'static str = "tenant";
+    type Command = TenantCommand;
+    type Event = TenantEvent;
+    type Error = TenantError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: TenantCommand,
+        _services: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), TenantError> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: TenantEvent) {
+        match event {
+            TenantEvent::Created { id, name } => {
+                self.id = Some(id);
+                self.name = name;
+            }
+            TenantEvent::ApiKeyIssued {
+                key_id,
+                name,
+                key_hash,
+                key_prefix,
+            } => {
+                let key = ApiKeyState {
+                    name,
+                    hash: key_hash,
+                    prefix: key_prefix,
+                    revoked: false,
+                };
+                self.keys.insert(key_id, key);
+            }
+            TenantEvent::ApiKeyRevoked { key_id } => {
+                if let Some(key) = self.keys.get_mut(&key_id) {
+                    key.revoked = true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! What happened to a tenant: the `tenant.*` ledger events.
+//!
+//! The `type` strings are written to the ledger forever: never rename one. Key events carry the
+//! key's hash and display prefix, never the key.
+
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ApiKeyId, TenantId};
+
+/// The events of the `tenant` aggregate. JSON: `{"type": "tenant.created", "data": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum TenantEvent {
+    /// The tenant exists.
+    #[serde(rename = "tenant.created")]
+    Created { id: TenantId, name: Option<String> },
+    /// A key may now act for the tenant.
+    #[serde(rename = "tenant.api_key_issued", rename_all = "camelCase")]
+    ApiKeyIssued {
+        key_id: ApiKeyId,
+        name: Option<String>,
+        key_hash: String,
+        key_prefix: String,
+    },
+    /// The key stops working at once.
+    #[serde(rename = "tenant.api_key_revoked", rename_all = "camelCase")]
+    ApiKeyRevoked { key_id: ApiKeyId },
+}
+
+impl DomainEvent for TenantEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::Created { .. } => "tenant.created",
+            Self::ApiKeyIssued { .. } => "tenant.api_key_issued",
+            Self::ApiKeyRevoked { .. } => "tenant.api_key_revoked",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}

@@ -1,0 +1,109 @@
+//! The single-writer rule: a PostgreSQL advisory lock per view, held on a dedicated connection.
+//!
+//! The projector writes its batches **on the connection that holds the lock**. If that
+//! connection dies (Postgres restart, `pg_terminate_backend`), the lock and the in-flight batch
+//! die with it, so no replica can ever write without holding the lock.
+//!
+//! A rebuild takes a second lock (`rebuild_lock`) first, then waits for the writer lock. Live
+//! projectors look for the rebuild lock inside every batch transaction (a shared, transaction
+//! scoped try-lock) and whenever they sit idle; when they see it, they release the writer lock
+//! and stand aside until the rebuild has swapped its tables in.
+
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::{ProjectionError, View};
+
+/// The writer lock of one view, and the connection that holds it (closing the connection
+/// releases the lock).
+pub(crate) struct WriterLock {
+    conn: PgConnection,
+}
+
+impl WriterLock {
+    /// Takes the writer lock of `view` if it is free and no rebuild of the view is under way.
+    pub(crate) async fn try_acquire(
+        pool: &PgPool,
+        view: View,
+    ) -> Result<Option<Self>, ProjectionError> {
+        let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+        let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+            .bind(view.writer_lock())
+            .fetch_one(&mut conn)
+            .await?;
+        if !locked {
+            conn.close().await.ok();
+            return Ok(None);
+        }
+        let mut lock = Self { conn };
+        if lock.rebuild_requested(view).await? {
+            lock.conn.close().await.ok();
+            return Ok(None);
+        }
+        Ok(Some(lock))
+    }
+
+    /// Waits for the writer lock of `view` (a rebuild, which has made projectors stand aside).
+    pub(crate) async fn acquire(pool: &PgPool, view: View) -> Result<Self, ProjectionError> {
+        let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(view.writer_lock())
+            .execute(&mut conn)
+            .await?;
+        Ok(Self { conn })
+    }
+
+    /// The connection that holds the lock; batches run their transactions on it.
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
+    /// True when a rebuild of `view` holds the rebuild lock (outside a transaction).
+    pub(crate) async fn rebuild_requested(&mut self, view: View) -> Result<bool, ProjectionError> {
+        let (requested,): (bool,) = sqlx::query_as(
+            "SELECT CASE WHEN pg_try_advisory_lock_shared($1) THEN NOT pg_advisory_unlock_shared($1) ELSE true END",
+        )
+        .bind(view.rebuild_lock())
+        .fetch_one(&mut self.conn)
+        .await?;
+        Ok(requested)
+    }
+
+    /// Releases the lock by closing its connection.
+    pub(crate) async fn release(self) {
+        self.conn.close().await.ok();
+    }
+}
+
+/// Inside a batch transaction: true when a rebuild of `view` has asked projectors to stand
+/// aside (the shared lock taken here is released at commit or rollback).
+pub(crate) async fn rebuild_requested_in(
+    tx: &mut PgConnection,
+    view: View,
+) -> Result<bool, ProjectionError> {
+    let (free,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock_shared($1)")
+        .bind(view.rebuild_lock())
+        .fetch_one(tx)
+        .await?;
+    Ok(!free)
+}
+
+/// The rebuild lock of `view`, held on its own connection for the whole rebuild.
+pub(crate) struct RebuildLock {
+    conn: PgConnection,
+}
+
+impl RebuildLock {
+    /// Waits until no other rebuild of `view` runs and no batch is in flight, then holds it.
+    pub(crate) async fn acquire(pool: &PgPool, view: View) -> Result<Self, ProjectionError> {
+        let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(view.rebuild_lock())
+            .execute(&mut conn)
+            .await?;
+        Ok(Self { conn })
+    }
+
+    pub(crate) async fn release(self) {
+        self.conn.close().await.ok();
+    }
+}

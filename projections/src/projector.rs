@@ -1,0 +1,267 @@
+//! The projector: an ordered reader of one stream, applying batches to one view.
+//!
+//! Each batch (up to [`MAX_BATCH`] messages, or whatever has arrived: it never waits for a full
+//! batch) and the view's checkpoint are written in **one transaction**, on the connection that
+//! holds the view's writer lock (see [`crate::lock`]). Messages at or below the checkpoint are
+//! skipped, so re-reading a range applies nothing twice, and a batch that fails part-way leaves
+//! nothing behind.
+//!
+//! [`Projector::run`] supervises this: any error is logged, followed by a capped exponential
+//! backoff, a fresh lock connection and a fresh reader from `checkpoint + 1`. Without the lock
+//! (another replica projects, or a rebuild runs) it tries again every [`LOCK_RETRY`].
+
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use hookledger_domain::ledger::Nats;
+use hookledger_domain::ledger::reader::{RawMessage, Tail};
+use sqlx::{Connection, PgPool};
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+use crate::handle::ViewState;
+use crate::lock::{self, WriterLock};
+use crate::view::Target;
+use crate::{ProjectionError, View, apply, checkpoint};
+
+/// The most messages applied in one transaction.
+pub const MAX_BATCH: usize = 500;
+/// How often a projector without the writer lock tries to take it.
+pub const LOCK_RETRY: Duration = Duration::from_secs(2);
+/// How long an idle projector waits for a message before it checks for a rebuild and the lag.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// How long to wait for the rest of a batch the server says is pending.
+const PENDING_WAIT: Duration = Duration::from_millis(5);
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// What applying a batch came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Committed: the checkpoint now, and how many messages were new (the rest were skipped).
+    Applied { checkpoint: u64, applied: usize },
+    /// Not applied: another writer holds the lock, or a rebuild asked projectors to stand aside.
+    NotWriter,
+}
+
+/// Why a projecting session ended without an error.
+enum Exit {
+    Shutdown,
+    StandAside,
+}
+
+/// The writer of one view. [`crate::spawn`] runs one per view; tests drive one step by step
+/// with [`Projector::acquire`] and [`Projector::apply`].
+pub struct Projector {
+    view: View,
+    nats: Nats,
+    pool: PgPool,
+    lock: Option<WriterLock>,
+    checkpoint: u64,
+}
+
+impl Projector {
+    pub fn new(view: View, nats: Nats, pool: PgPool) -> Self {
+        Self {
+            view,
+            nats,
+            pool,
+            lock: None,
+            checkpoint: 0,
+        }
+    }
+
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// The checkpoint as of the last lock acquisition or committed batch.
+    pub fn checkpoint(&self) -> u64 {
+        self.checkpoint
+    }
+
+    /// Takes the writer lock (if not held yet) and reads the checkpoint; false when another
+    /// writer holds the lock or a rebuild runs.
+    pub async fn acquire(&mut self) -> Result<bool, ProjectionError> {
+        if self.lock.is_none() {
+            let Some(mut lock) = WriterLock::try_acquire(&self.pool, self.view).await? else {
+                return Ok(false);
+            };
+            self.checkpoint = checkpoint::read(lock.conn(), self.view).await?;
+            self.lock = Some(lock);
+        }
+        Ok(true)
+    }
+
+    /// Releases the writer lock (another replica or a rebuild may take it).
+    pub async fn release(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            lock.release().await;
+        }
+    }
+
+    /// Applies the messages above the checkpoint and moves the checkpoint to the last of them,
+    /// in one transaction. Takes the writer lock first if needed.
+    pub async fn apply(&mut self, batch: &[RawMessage]) -> Result<BatchOutcome, ProjectionError> {
+        if !self.acquire().await? {
+            return Ok(BatchOutcome::NotWriter);
+        }
+        let view = self.view;
+        let names = self.nats.names().clone();
+        let lock = self.lock.as_mut().expect("the lock was just acquired");
+        let mut tx = lock.conn().begin().await?;
+        if lock::rebuild_requested_in(&mut tx, view).await? {
+            tx.rollback().await?;
+            self.release().await;
+            return Ok(BatchOutcome::NotWriter);
+        }
+        let current = checkpoint::read_for_update(&mut tx, view).await?;
+        let fresh: Vec<&RawMessage> = batch.iter().filter(|m| m.sequence > current).collect();
+        let Some(last) = fresh.last().map(|m| m.sequence) else {
+            tx.rollback().await?;
+            self.checkpoint = current;
+            return Ok(BatchOutcome::Applied {
+                checkpoint: current,
+                applied: 0,
+            });
+        };
+        apply::apply(view, &mut tx, Target::Live, &names, &fresh).await?;
+        checkpoint::write(&mut tx, view, last).await?;
+        tx.commit().await?;
+        self.checkpoint = last;
+        Ok(BatchOutcome::Applied {
+            checkpoint: last,
+            applied: fresh.len(),
+        })
+    }
+
+    /// Projects until `shutdown` is cancelled, recovering from every error (see module docs).
+    pub(crate) async fn run(
+        mut self,
+        state: std::sync::Arc<ViewState>,
+        shutdown: CancellationToken,
+    ) {
+        let view = self.view;
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let pause = match self.acquire().await {
+                Ok(false) => LOCK_RETRY,
+                Err(e) => {
+                    tracing::warn!(%view, error = %e, retry_in = ?backoff, "projector cannot take its lock");
+                    next_backoff(&mut backoff)
+                }
+                Ok(true) => {
+                    tracing::info!(%view, checkpoint = self.checkpoint, "projector is the writer");
+                    state.set_writer(true);
+                    state.publish(self.checkpoint);
+                    let outcome = self.project(&state, &shutdown, &mut backoff).await;
+                    state.set_writer(false);
+                    self.release().await;
+                    match outcome {
+                        Ok(Exit::Shutdown) => return,
+                        Ok(Exit::StandAside) => {
+                            tracing::info!(%view, "projector stands aside (another writer or a rebuild)");
+                            LOCK_RETRY
+                        }
+                        Err(e) => {
+                            tracing::warn!(%view, error = %e, retry_in = ?backoff, "projector failed; restarting from its checkpoint");
+                            next_backoff(&mut backoff)
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// One session as the writer: a fresh reader from `checkpoint + 1`, batches until an error,
+    /// a rebuild or shutdown.
+    async fn project(
+        &mut self,
+        state: &ViewState,
+        shutdown: &CancellationToken,
+        backoff: &mut Duration,
+    ) -> Result<Exit, ProjectionError> {
+        let view = self.view;
+        let filter = view.filter(self.nats.names());
+        let mut tail = self
+            .nats
+            .tail(view.stream(), &filter, self.checkpoint + 1)
+            .await?;
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Ok(Exit::Shutdown),
+                next = timeout(IDLE_CHECK, tail.next()) => next,
+            };
+            let first = match first {
+                Err(_idle) => {
+                    let lock = self
+                        .lock
+                        .as_mut()
+                        .expect("a projecting session holds the lock");
+                    if lock.rebuild_requested(view).await? {
+                        return Ok(Exit::StandAside);
+                    }
+                    let head = self.nats.head(view.stream()).await?;
+                    report_lag(view, head.saturating_sub(self.checkpoint));
+                    continue;
+                }
+                Ok(None) => {
+                    return Err(ProjectionError::Corrupt(format!("the {view} reader ended")));
+                }
+                Ok(Some(message)) => message?,
+            };
+            let batch = fill_batch(&mut tail, first, MAX_BATCH).await?;
+            let pending = batch.last().map_or(0, |m| m.pending);
+            match self.apply(&batch).await? {
+                BatchOutcome::NotWriter => return Ok(Exit::StandAside),
+                BatchOutcome::Applied { checkpoint, .. } => {
+                    state.publish(checkpoint);
+                    report_lag(view, pending);
+                    *backoff = BACKOFF_MIN;
+                }
+            }
+        }
+    }
+}
+
+/// Adds to `first` what has already arrived (and what the server says is on its way, briefly),
+/// up to `max` messages.
+pub(crate) async fn fill_batch(
+    tail: &mut Tail,
+    first: RawMessage,
+    max: usize,
+) -> Result<Vec<RawMessage>, ProjectionError> {
+    let mut batch = vec![first];
+    while batch.len() < max {
+        let pending = batch.last().map_or(0, |m| m.pending);
+        let next = match tail.next().now_or_never() {
+            Some(next) => next,
+            None if pending > 0 => match timeout(PENDING_WAIT, tail.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+            None => break,
+        };
+        match next {
+            Some(message) => batch.push(message?),
+            None => break,
+        }
+    }
+    Ok(batch)
+}
+
+fn report_lag(view: View, lag: u64) {
+    metrics::gauge!("hookledger_projection_lag", "view" => view.name()).set(lag as f64);
+}
+
+/// Returns the current backoff and doubles it for next time, up to [`BACKOFF_MAX`].
+fn next_backoff(backoff: &mut Duration) -> Duration {
+    let now = *backoff;
+    *backoff = (*backoff * 2).min(BACKOFF_MAX);
+    now
+}

@@ -1,0 +1,164 @@
+//! The test harness: real services, isolated per test.
+//!
+//! - [`TestEnv::new`]: a unique NATS prefix (streams created) and a fresh PostgreSQL database,
+//!   both removed when the value drops.
+//! - [`TestApp::spawn`]: the whole hookledger process in-process on `127.0.0.1:0` over a
+//!   `TestEnv`, stopped (cancel + drain) on drop.
+//! - [`poll::eventually`]: waiting without sleeps.
+
+pub mod app;
+pub mod nats_server;
+pub mod poll;
+
+use std::sync::{Arc, Once};
+
+use hookledger_domain::ledger::{self, Names, Nats, StreamSettings};
+use hookledger_domain::secrets::Keyring;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+
+pub use app::TestApp;
+#[allow(unused_imports)]
+pub use poll::eventually;
+
+/// NATS with JetStream, from `scripts/test`.
+pub fn nats_url() -> String {
+    std::env::var("HOOKLEDGER_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:14222".into())
+}
+
+/// A maintenance database URL whose role may create databases.
+pub fn admin_database_url() -> String {
+    std::env::var("HOOKLEDGER_TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Logs from the app when `TEST_LOG=1`.
+pub fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "hookledger=debug,info".into()),
+                ))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// A run id: unique per test, a valid NATS token and database name.
+pub fn unique_id() -> String {
+    // 48 bits of time and 48 random bits: short enough for a NATS prefix (≤ 32).
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("t{}{}", &id[..12], &id[20..])
+}
+
+/// One test's share of the services.
+pub struct TestEnv {
+    pub id: String,
+    pub nats: Nats,
+    pub pool: PgPool,
+    pub database_url: String,
+    pub keyring: Arc<Keyring>,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        Self::with_nats_url(&nats_url()).await
+    }
+
+    /// As [`TestEnv::new`] against another nats-server (restart tests run their own).
+    pub async fn with_nats_url(url: &str) -> Self {
+        init_logging();
+        let id = unique_id();
+        let names = Names::new(&id, &format!("{id}-events")).expect("valid names");
+        let nats = ledger::connect(url, names, std::time::Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| {
+                panic!("NATS with JetStream must run at {url} (scripts/test starts it): {e}")
+            });
+        ledger::ensure_streams(&nats, &StreamSettings::default())
+            .await
+            .expect("streams");
+        let database_url = create_database(&id).await;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&database_url)
+            .await
+            .expect("test database");
+        hookledger_projections::migrate(&pool)
+            .await
+            .expect("migrations");
+        Self {
+            id,
+            nats,
+            pool,
+            database_url,
+            keyring: Arc::new(Keyring::for_tests()),
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let id = self.id.clone();
+        // Drop cannot await, and the test's runtime is blocked while it runs: clean up on a
+        // thread with a runtime of its own. `DROP DATABASE … WITH (FORCE)` ends the pool's
+        // connections, so nothing of the test's runtime has to make progress.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                drop_database(&id).await;
+                delete_streams(&id).await;
+            });
+        })
+        .join();
+    }
+}
+
+fn database_url_for(admin: &str, db: &str) -> String {
+    let mut url = url::Url::parse(admin).expect("HOOKLEDGER_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{db}"));
+    url.to_string()
+}
+
+async fn create_database(id: &str) -> String {
+    let admin = admin_database_url();
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must run at {admin} (scripts/test starts it): {e}"));
+    sqlx::query(&format!("CREATE DATABASE \"{id}\""))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    database_url_for(&admin, id)
+}
+
+async fn drop_database(id: &str) {
+    if let Ok(mut conn) = PgConnection::connect(&admin_database_url()).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{id}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+async fn delete_streams(id: &str) {
+    let Ok(client) = async_nats::connect(nats_url()).await else {
+        return;
+    };
+    let js = async_nats::jetstream::new(client);
+    let names = Names::new(id, &format!("{id}-events")).expect("valid names");
+    for stream in [
+        names.ledger_stream(),
+        names.events_stream(),
+        names.dispatch_stream(),
+        names.deliveries_stream(),
+    ] {
+        let _ = js.delete_stream(stream).await;
+    }
+}
