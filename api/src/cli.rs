@@ -93,6 +93,7 @@ pub enum KeyCommand {
 
 /// Runs one subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    crate::install_crypto_provider();
     let config = Config::load(cli.config.as_deref())?;
     telemetry::init(&config.log);
     match cli.command {

@@ -37,6 +37,12 @@ use tokio_util::task::TaskTracker;
 pub use config::Config;
 pub use state::AppState;
 
+/// Installs ring as the process's TLS crypto provider (reqwest, sqlx and async-nats all use
+/// rustls; one provider for all). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The roles a `serve` process can take; all by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
@@ -90,6 +96,7 @@ impl Application {
         roles: Roles,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
+        install_crypto_provider();
         let tracker = TaskTracker::new();
         let state = startup::start(config, roles, &shutdown, &tracker).await?;
         Ok(Self {

@@ -10,4 +10,5 @@ mod harness;
 mod config;
 mod ledger;
 mod ledger_restart;
+mod webhooks_api;
 mod projections;

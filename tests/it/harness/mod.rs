@@ -37,6 +37,7 @@ pub fn admin_database_url() -> String {
 pub fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        hookledger_api::install_crypto_provider();
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(
