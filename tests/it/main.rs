@@ -10,5 +10,6 @@ mod harness;
 mod config;
 mod ledger;
 mod ledger_restart;
+mod process;
 mod webhooks_api;
 mod projections;
