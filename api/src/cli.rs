@@ -48,9 +48,18 @@ pub enum Command {
     /// Manage tenant API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Audit the ledger.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Measure; prints figures (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Replay the whole ledger and check every aggregate's hash chain; exits 5 on a break.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +115,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             crate::bench::ledger(&config, commands, concurrency).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let nats = startup::connect_nats(&config).await?;
+            crate::audit::verify(&nats).await
         }
         Command::Migrate => {
             let pool = startup::connect_postgres(&config).await?;

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: configuration (embedded defaults → file → `HOOKLEDGER_*` env), validated.
+//! - [`audit`]: `hookledger audit verify`, the hash-chain check of the whole ledger.
 //! - [`bench`]: `hookledger bench ledger`, figures for BENCHMARKS.md.
 //! - [`cli`]: the `hookledger` subcommands (serve, migrate, tenant, key, projections, audit).
 //! - [`startup`]: connects to NATS and PostgreSQL (bounded waits), creates streams, migrates,
@@ -12,11 +13,12 @@
 //! - [`extract`]: request extractors: JSON/query/path with problem rejections, tenant and
 //!   operator authentication.
 //! - [`routes`]: the HTTP routes.
-//! - [`telemetry`]: logging.
+//! - [`telemetry`]: logging setup (tracing, text or JSON).
 //!
 //! [`Application::build`] binds nothing itself: it takes a listener, so tests run the whole
 //! process in-process on `127.0.0.1:0`, and one `CancellationToken` stops it.
 
+pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod config;

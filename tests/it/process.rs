@@ -10,10 +10,14 @@ use tokio::process::Command;
 use crate::harness::app::{MASTER_KEY, OPERATOR_TOKEN};
 use crate::harness::{TestEnv, eventually, nats_url};
 
-/// Builds the binary once per test process (a no-op when it is up to date) and returns its path.
+/// The binary: `HOOKLEDGER_TEST_BIN` (scripts/test builds it before the suite), otherwise built
+/// here once per test process (a no-op when it is up to date).
 fn binary() -> &'static str {
     static BIN: OnceLock<String> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Ok(bin) = std::env::var("HOOKLEDGER_TEST_BIN") {
+            return bin;
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
             .args(["build", "--quiet", "-p", "hookledger-api", "--bin", "hookledger"])
@@ -143,4 +147,36 @@ async fn the_tenant_and_key_commands_print_json_and_exit_with_meaningful_codes()
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
     let unknown = run(&vars, &["key", "issue", "nobody"]).await;
     assert_eq!(unknown.status.code(), Some(4), "an unknown tenant exits with 4");
+}
+
+#[tokio::test]
+async fn audit_verify_passes_on_an_intact_ledger_and_names_a_forged_message() {
+    let env = TestEnv::new().await;
+    let vars = env_for(&env);
+    assert!(run(&vars, &["tenant", "create", "acme"]).await.status.success());
+    assert!(run(&vars, &["key", "issue", "acme"]).await.status.success());
+
+    let intact = run(&vars, &["audit", "verify"]).await;
+    assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stderr));
+    assert!(String::from_utf8_lossy(&intact.stdout).contains("ledger intact: 2 messages of 1 aggregates"));
+
+    // A message published around hookledger onto the tenant's subject, not chained to it.
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let forged = serde_json::json!({
+        "commandId": "forged", "actor": "operator", "occurredAt": "2026-01-01T00:00:00Z",
+        "aggregateType": "tenant", "aggregateId": "acme", "prevHash": null,
+        "events": [{"type": "tenant.api_key_revoked", "version": "1", "data": {"keyId": "key_00000000000000000000000000000000"}}]
+    });
+    let subject = format!("{}.ledger.tenant.acme", env.id);
+    async_nats::jetstream::new(client).publish(subject.clone(), forged.to_string().into()).await.unwrap().await.unwrap();
+
+    let tampered = run(&vars, &["audit", "verify"]).await;
+    let stderr = String::from_utf8_lossy(&tampered.stderr);
+    assert_eq!(tampered.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains(&format!("TAMPERED: {subject} #3")), "{stderr}");
+
+    // And the command path refuses to build on it.
+    let refused = run(&vars, &["key", "issue", "acme"]).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("prevHash does not match"));
 }

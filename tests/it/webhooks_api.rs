@@ -145,6 +145,7 @@ async fn history_lists_every_change_with_its_actor_and_survives_delete() {
     assert_eq!(types, ["webhook.created", "webhook.paused", "webhook.resumed", "webhook.secret_rotated", "webhook.deleted"]);
     assert!(history["data"][0]["actor"].as_str().unwrap().starts_with("key_"));
     assert!(!history.to_string().contains("ciphertext"), "secrets are redacted in the history: {history}");
+    app.stop().await;
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 //! the ledger stream (`deny_delete`, `deny_purge`), and the chain catches what an operator with
 //! disk access or a doctored backup could still do.
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 
 use super::LedgerEntry;
@@ -40,6 +42,40 @@ pub fn verify(entries: &[LedgerEntry]) -> Result<(), ChainBreak> {
         expected = Some(&entry.hash);
     }
     Ok(())
+}
+
+/// Checks the whole ledger in one pass, in stream order: it remembers the last hash of every
+/// aggregate it has seen, so memory grows with the number of aggregates, not of messages.
+#[derive(Debug, Default)]
+pub struct ChainVerifier {
+    last: HashMap<String, String>,
+    messages: u64,
+}
+
+impl ChainVerifier {
+    /// Checks the next message of the ledger (messages must come in stream order).
+    pub fn check(&mut self, entry: &LedgerEntry) -> Result<(), ChainBreak> {
+        let expected = self.last.get(&entry.subject);
+        if entry.record.prev_hash.as_ref() != expected {
+            return Err(ChainBreak {
+                subject: entry.subject.clone(),
+                sequence: entry.sequence,
+                expected_prev_hash: expected.cloned(),
+                found_prev_hash: entry.record.prev_hash.clone(),
+            });
+        }
+        self.last.insert(entry.subject.clone(), entry.hash.clone());
+        self.messages += 1;
+        Ok(())
+    }
+
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
+    pub fn aggregates(&self) -> usize {
+        self.last.len()
+    }
 }
 
 #[cfg(test)]
@@ -84,6 +120,21 @@ mod tests {
         let err = verify(&[a.clone(), c]).unwrap_err();
         assert_eq!(err.sequence, 9);
         assert_eq!(err.expected_prev_hash, Some(a.hash));
+    }
+
+    #[test]
+    fn the_ledger_verifier_follows_each_aggregate_through_interleaved_messages() {
+        let a1 = entry(1, None, "a1");
+        let mut b1 = entry(2, None, "b1");
+        b1.subject = "p.ledger.webhook.t.other".into();
+        let a2 = entry(3, Some(a1.hash.clone()), "a2");
+        let mut verifier = ChainVerifier::default();
+        for e in [&a1, &b1, &a2] {
+            verifier.check(e).unwrap();
+        }
+        assert_eq!((verifier.messages(), verifier.aggregates()), (3, 2));
+        let forged = entry(4, Some(a1.hash.clone()), "a3");
+        assert_eq!(verifier.check(&forged).unwrap_err().sequence, 4);
     }
 
     #[test]

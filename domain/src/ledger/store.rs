@@ -133,6 +133,15 @@ impl<A: Aggregate + Clone> JetStreamEventStore<A> {
             return Ok(ctx);
         }
         for entry in self.read_range(&subject, ctx.version + 1, last).await? {
+            // Refuse to build on a history whose chain is broken (a message published around
+            // hookledger, or a doctored store): `hookledger audit verify` says where.
+            if entry.record.prev_hash != ctx.last_hash {
+                return Err(LedgerError::Corrupt {
+                    subject,
+                    sequence: entry.sequence,
+                    reason: "prevHash does not match the previous message of this aggregate".into(),
+                });
+            }
             for event in &entry.record.events {
                 ctx.aggregate.apply(decode::<A>(&entry, event)?);
                 ctx.event_count += 1;
