@@ -284,7 +284,13 @@ fn decode<A: Aggregate>(
         })
 }
 
-/// Reads the messages of one subject in `from..=to` with direct gets.
+/// Direct gets before a read switches to an ordered consumer.
+const DIRECT_GETS: usize = 8;
+
+/// Reads the messages of one subject in `from..=to`, in order. The usual read is short (the
+/// few messages after a cached fold), so it starts with direct gets, one round trip each; a
+/// long one (a cold load of a long history) continues with an ordered consumer, which streams
+/// the rest in flow-controlled batches.
 pub(crate) async fn read_subject(
     stream: &Stream<()>,
     subject: &str,
@@ -294,6 +300,10 @@ pub(crate) async fn read_subject(
     let mut entries = Vec::new();
     let mut next = from;
     while next <= to {
+        if entries.len() == DIRECT_GETS {
+            entries.extend(stream_subject(stream, subject, next, to).await?);
+            break;
+        }
         let message = match stream
             .direct_get_next_for_subject(subject, Some(next))
             .await
@@ -312,6 +322,63 @@ pub(crate) async fn read_subject(
             message.time,
             &message.payload,
         )?);
+    }
+    Ok(entries)
+}
+
+/// The messages of `subject` in `from..=to` through an ordered consumer (deleted when dropped
+/// by the server: ordered consumers are ephemeral).
+async fn stream_subject(
+    stream: &Stream<()>,
+    subject: &str,
+    from: u64,
+    to: u64,
+) -> Result<Vec<LedgerEntry>, LedgerError> {
+    use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+    use futures::StreamExt;
+
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: subject.to_owned(),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| LedgerError::unavailable("ledger read consumer", e))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| LedgerError::unavailable("ledger read consumer", e))?;
+    let mut entries = Vec::new();
+    loop {
+        let message =
+            match tokio::time::timeout(std::time::Duration::from_secs(10), messages.next()).await {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => return Err(LedgerError::unavailable("ledger read", e)),
+                Ok(None) | Err(_) => {
+                    return Err(LedgerError::Unavailable(format!(
+                        "ledger read of {subject} stalled"
+                    )));
+                }
+            };
+        let info = message
+            .info()
+            .map_err(|e| LedgerError::unavailable("ledger read", e))?;
+        let (sequence, pending) = (info.stream_sequence, info.pending);
+        if sequence > to {
+            break;
+        }
+        entries.push(parse_entry(
+            message.subject.as_str(),
+            sequence,
+            info.published,
+            &message.payload,
+        )?);
+        if sequence == to || pending == 0 {
+            break;
+        }
     }
     Ok(entries)
 }
