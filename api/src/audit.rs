@@ -26,13 +26,20 @@ pub async fn verify(nats: &Nats) -> anyhow::Result<ExitCode> {
             let message = match next {
                 Ok(Some(message)) => message?,
                 Ok(None) => anyhow::bail!("the ledger stream ended before sequence {head}"),
-                Err(_) => return Err(LedgerError::Unavailable("no ledger message for 30 s".into()).into()),
+                Err(_) => {
+                    return Err(
+                        LedgerError::Unavailable("no ledger message for 30 s".into()).into(),
+                    );
+                }
             };
             let entry = message.ledger_entry()?;
             if let Err(broken) = verifier.check(&entry) {
                 eprintln!(
                     "TAMPERED: {} #{}: names previous hash {:?}, but the previous message of this aggregate hashes to {:?}",
-                    broken.subject, broken.sequence, broken.found_prev_hash, broken.expected_prev_hash
+                    broken.subject,
+                    broken.sequence,
+                    broken.found_prev_hash,
+                    broken.expected_prev_hash
                 );
                 return Ok(ExitCode::from(EXIT_TAMPERED));
             }

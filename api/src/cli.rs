@@ -51,6 +51,9 @@ pub enum Command {
     /// Audit the ledger.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Rebuild the read-side projections, or show where they stand.
+    #[command(subcommand)]
+    Projections(crate::projections_cli::ProjectionsCommand),
     /// Measure; prints figures (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -64,6 +67,33 @@ pub enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// HTTP throughput and p99 of POST and GET /v1/webhooks at N concurrent clients: in-process
+    /// (throw-away prefix and database), or against `--url` with `--key`.
+    Api {
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// End-to-end delivery (publish on NATS → signed POST to a local receiver → facts): 1
+    /// webhook, 10 per event, half failing, and a steady rate; throw-away prefix on the
+    /// configured NATS.
+    Delivery {
+        /// Events of the first scenario (the fan-out scenarios publish a tenth as many).
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Events per second of the steady scenario.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u64,
+        /// Seconds of the steady scenario.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Commit rate and load latency of the ledger, on the configured NATS under a throw-away
     /// prefix.
     Ledger {
@@ -71,6 +101,25 @@ pub enum BenchCommand {
         commands: usize,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+    },
+    /// Rebuild rate and live projection lag, on the configured NATS (throw-away prefix) and a
+    /// throw-away database created from `postgres.url`.
+    Projections {
+        /// Webhook commands written before the rebuild.
+        #[arg(long, default_value_t = 20_000)]
+        commands: usize,
+        #[arg(long, default_value_t = 200)]
+        webhooks: usize,
+        #[arg(long, default_value_t = 3)]
+        tenants: usize,
+        #[arg(long, default_value_t = 32)]
+        writers: usize,
+        /// Live-lag phase: commands per second.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u32,
+        /// Live-lag phase: duration in seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
 }
 
@@ -109,6 +158,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { roles } => {
             serve(config, Roles::parse(&roles).map_err(anyhow::Error::msg)?).await
         }
+        Command::Bench(BenchCommand::Api {
+            concurrency,
+            seconds,
+            url,
+            key,
+        }) => {
+            let settings = crate::bench_api::Settings {
+                concurrency,
+                seconds,
+                url,
+                key,
+            };
+            crate::bench_api::api(&config, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Delivery {
+            events,
+            rate,
+            seconds,
+        }) => {
+            let settings = crate::bench_delivery::Settings {
+                events,
+                rate,
+                seconds,
+            };
+            crate::bench_delivery::delivery(&config, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::Ledger {
             commands,
             concurrency,
@@ -116,6 +193,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::bench::ledger(&config, commands, concurrency).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(BenchCommand::Projections {
+            commands,
+            webhooks,
+            tenants,
+            writers,
+            rate,
+            seconds,
+        }) => {
+            let settings = crate::bench_projections::Settings {
+                commands,
+                webhooks,
+                tenants,
+                writers,
+                rate,
+                seconds,
+            };
+            crate::bench_projections::projections(&config, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Projections(command) => crate::projections_cli::run(&config, command).await,
         Command::Audit(AuditCommand::Verify) => {
             let nats = startup::connect_nats(&config).await?;
             crate::audit::verify(&nats).await

@@ -35,6 +35,10 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub request_timeout_seconds: u64,
     pub read_your_writes_timeout_ms: u64,
+    pub rate_limit_per_second: f64,
+    pub rate_limit_burst: u32,
+    pub api_key_cache_ttl_ms: u64,
+    pub idempotency_retention_hours: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +90,101 @@ impl std::fmt::Debug for SecretsConfig {
 pub struct DispatcherConfig {
     pub allow_private_targets: bool,
     pub disable_after_failures: u32,
+    pub concurrency: usize,
+    pub per_host_concurrency: usize,
+    pub max_retry_delay_seconds: u64,
+    pub response_excerpt_bytes: usize,
+    pub ack_wait_seconds: u64,
+    pub smtp: SmtpConfig,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTlsConfig,
+    pub username: String,
+    pub password: String,
+    pub from: String,
+    pub timeout_seconds: u64,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTlsConfig {
+    None,
+    Starttls,
+    Tls,
+}
+
+impl DispatcherConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, rule: &str| Err(ConfigError(format!("dispatcher.{key}: {rule}")));
+        if !(1..=100_000).contains(&self.concurrency) {
+            return fail("concurrency", "must be between 1 and 100000");
+        }
+        if self.per_host_concurrency == 0 || self.per_host_concurrency > self.concurrency {
+            return fail(
+                "per_host_concurrency",
+                "must be between 1 and dispatcher.concurrency",
+            );
+        }
+        if self.max_retry_delay_seconds == 0 {
+            return fail("max_retry_delay_seconds", "must be at least 1");
+        }
+        if self.response_excerpt_bytes > 2048 {
+            return fail("response_excerpt_bytes", "must be at most 2048");
+        }
+        if !(1..=3600).contains(&self.ack_wait_seconds) {
+            return fail("ack_wait_seconds", "must be between 1 and 3600");
+        }
+        if !self.smtp.host.is_empty() && self.smtp.from.trim().is_empty() {
+            return fail("smtp.from", "is required when smtp.host is set");
+        }
+        Ok(())
+    }
+
+    /// The dispatcher crate's settings.
+    pub fn settings(&self) -> hookledger_dispatcher::Settings {
+        use hookledger_dispatcher::{SmtpSettings, SmtpTls};
+        let smtp = &self.smtp;
+        hookledger_dispatcher::Settings {
+            allow_private_targets: self.allow_private_targets,
+            concurrency: self.concurrency,
+            per_host_concurrency: self.per_host_concurrency,
+            max_retry_delay: Duration::from_secs(self.max_retry_delay_seconds),
+            response_excerpt_bytes: self.response_excerpt_bytes,
+            disable_after_failures: self.disable_after_failures,
+            ack_wait: Duration::from_secs(self.ack_wait_seconds),
+            smtp: (!smtp.host.is_empty()).then(|| SmtpSettings {
+                host: smtp.host.clone(),
+                port: smtp.port,
+                tls: match smtp.tls {
+                    SmtpTlsConfig::None => SmtpTls::None,
+                    SmtpTlsConfig::Starttls => SmtpTls::StartTls,
+                    SmtpTlsConfig::Tls => SmtpTls::Tls,
+                },
+                username: smtp.username.clone(),
+                password: smtp.password.clone(),
+                from: smtp.from.clone(),
+                timeout: Duration::from_secs(smtp.timeout_seconds.max(1)),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +197,9 @@ pub struct LimitsConfig {
     pub max_filter_bytes: usize,
     pub max_filter_depth: usize,
     pub max_event_patterns: usize,
+    pub max_name: usize,
+    pub max_description: usize,
+    pub max_event_type_schema_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,7 +301,27 @@ impl Config {
                 "must be empty (admin routes off) or at least 16 characters",
             );
         }
+        if !(self.http.rate_limit_per_second >= 0.0 && self.http.rate_limit_per_second.is_finite())
+        {
+            return fail(
+                "http.rate_limit_per_second",
+                "must be 0 (off) or a positive number",
+            );
+        }
+        if self.http.rate_limit_per_second > 0.0 && self.http.rate_limit_burst == 0 {
+            return fail(
+                "http.rate_limit_burst",
+                "must be at least 1 when rate limiting is on",
+            );
+        }
+        if self.http.idempotency_retention_hours == 0 {
+            return fail("http.idempotency_retention_hours", "must be at least 1");
+        }
+        if self.limits.max_name == 0 || self.limits.max_name > 10_000 {
+            return fail("limits.max_name", "must be between 1 and 10000");
+        }
         self.keyring()?;
+        self.dispatcher.validate()?;
         if self.limits.max_headers > 100 || self.limits.max_event_patterns == 0 {
             return fail(
                 "limits",
@@ -241,7 +363,8 @@ impl Config {
             max_filter_bytes: l.max_filter_bytes,
             max_filter_depth: l.max_filter_depth,
             max_event_patterns: l.max_event_patterns,
-            ..Limits::default()
+            max_name: l.max_name,
+            max_description: l.max_description,
         }
     }
 

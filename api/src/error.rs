@@ -2,13 +2,14 @@
 //! `application/problem+json` `{type, title, status, detail, errors: [{field, message}]}`.
 //!
 //! ### Handling
-//! Client mistakes (400, 401, 404, 409, 412, 413, 415, 422) are answered as such and logged at
-//! debug. A dependency that is down (NATS, PostgreSQL) is 503 with a warning log; nothing was
-//! written, the client may retry. Only a broken invariant of ours is 500, logged as an error
-//! with its source chain; its details never reach the client.
+//! Client mistakes (400, 401, 404, 405, 409, 412, 413, 415, 422, 429) are answered as such and
+//! logged at debug. A dependency that is down (NATS, PostgreSQL) is 503 with a warning log and
+//! `Retry-After`; nothing was written, the client may retry. Only a broken invariant of ours is
+//! 500, logged as an error with its source chain; its details never reach the client.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hookledger_dispatcher::DispatchError;
 use hookledger_domain::catalog::CatalogError;
 use hookledger_domain::ledger::{CommandError, LedgerError};
 use hookledger_domain::tenant::TenantError;
@@ -16,12 +17,25 @@ use hookledger_domain::validation::FieldError;
 use hookledger_domain::webhook::WebhookError;
 use hookledger_projections::ProjectionError;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// One field-level problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"field": "retryAttempts", "message": "must be between 0 and 20"}))]
 pub struct FieldProblem {
+    /// The JSON field (`events[0]`), query parameter or header (`Idempotency-Key`) at fault.
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
+}
+
+impl FieldProblem {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
 }
 
 impl From<&FieldError> for FieldProblem {
@@ -52,13 +66,16 @@ pub enum ApiError {
     /// 404: unknown id, or another tenant's.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// 405: the path exists, the method does not.
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
     /// 409: conflicts with existing state.
     #[error("{0}")]
     Conflict(String),
     /// 412: `If-Match` is stale.
     #[error("If-Match names version {expected}, the current version is {current}")]
     PreconditionFailed { expected: u64, current: u64 },
-    /// 413.
+    /// 413: the body is larger than `http.max_body_bytes`.
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     /// 415.
@@ -67,6 +84,9 @@ pub enum ApiError {
     /// 422: well-formed input that breaks a rule.
     #[error("the request breaks {} rule(s)", .0.len())]
     Unprocessable(Vec<FieldProblem>),
+    /// 429: the API key used up its rate (`http.rate_limit_per_second`).
+    #[error("too many requests for this API key; retry in {retry_after_seconds} s")]
+    TooManyRequests { retry_after_seconds: u64 },
     /// 501: a route of the contract that is not built yet.
     #[error("{0} is not implemented yet")]
     NotImplemented(&'static str),
@@ -96,6 +116,11 @@ impl ApiError {
             BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad-request", "Malformed request"),
             Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             PreconditionFailed { .. } => (
                 StatusCode::PRECONDITION_FAILED,
@@ -117,6 +142,11 @@ impl ApiError {
                 "validation",
                 "Validation failed",
             ),
+            TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
             NotImplemented(_) => (
                 StatusCode::NOT_IMPLEMENTED,
                 "not-implemented",
@@ -136,15 +166,30 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem document, the body of every error answer
+/// (`content-type: application/problem+json`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "https://hookledger.dev/problems/validation",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "the request breaks 1 rule(s)",
+    "errors": [{"field": "url", "message": "must be an absolute http(s) URL"}]
+}))]
+pub struct Problem {
+    /// A URI naming the kind of problem: `https://hookledger.dev/problems/<slug>`.
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    errors: &'a [FieldProblem],
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// Field-level problems (400 and 422); absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub errors: Vec<FieldProblem>,
 }
 
 impl IntoResponse for ApiError {
@@ -162,13 +207,20 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let errors: &[FieldProblem] = match &self {
+        let retry_after = match &self {
+            ApiError::TooManyRequests {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
+            ApiError::Unavailable(_) => Some(1),
+            _ => None,
+        };
+        let errors = match self {
             ApiError::BadRequest { errors, .. } | ApiError::Unprocessable(errors) => errors,
-            _ => &[],
+            _ => Vec::new(),
         };
         let body = Problem {
             kind: format!("https://hookledger.dev/problems/{slug}"),
-            title,
+            title: title.to_owned(),
             status: status.as_u16(),
             detail,
             errors,
@@ -178,10 +230,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -268,5 +320,17 @@ impl From<CommandError<CatalogError>> for ApiError {
                 ApiError::Conflict(format!("event type {name} exists"))
             }
         })
+    }
+}
+
+impl From<DispatchError> for ApiError {
+    fn from(e: DispatchError) -> Self {
+        match e {
+            DispatchError::Ledger(e) => e.into(),
+            DispatchError::WebhookNotFound => ApiError::NotFound("webhook"),
+            DispatchError::DeliveryNotFound => ApiError::NotFound("delivery"),
+            e @ DispatchError::EventUnavailable(_) => ApiError::Conflict(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }

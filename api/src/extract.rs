@@ -1,23 +1,30 @@
 //! Request extractors whose rejections are problem documents, and authentication.
 //!
 //! - [`ApiJson`]: JSON bodies. Wrong content type → 415, not JSON → 400, a field of the wrong
-//!   JSON type → 400 naming the field, too large → 413.
-//! - [`ApiQuery`]: query strings; a malformed one → 400.
-//! - [`TenantAuth`]: the tenant's API key, as `x-api-key: KEY` or `Authorization: Bearer KEY`.
-//!   Unknown or revoked → 401.
+//!   JSON type → 400 naming the field, too large → 413, a string holding the NUL character
+//!   (which PostgreSQL cannot store) → 422.
+//! - [`ApiQuery`]: query strings; a malformed one → 400, one holding `%00` → 422.
+//! - [`ApiPath`]: path parameters; a malformed one → 400.
+//! - [`TenantAuth`]: the tenant's API key, as `x-api-key: KEY` or `Authorization: Bearer KEY`
+//!   (checked through the [`crate::keycache`]), then the key's rate limit. Unknown or revoked →
+//!   401; over the rate → 429.
 //! - [`OperatorAuth`]: `Authorization: Bearer <http.operator_token>`, for `/v1/admin`.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use hookledger_domain::ids::{ApiKeyId, TenantId};
-use hookledger_domain::secrets::{hash_api_key, looks_like_api_key};
+use hookledger_domain::secrets::looks_like_api_key;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::{ApiError, FieldProblem};
+use crate::runtime::HttpRuntime;
 
 /// A JSON body whose rejections are problem documents.
 pub struct ApiJson<T>(pub T);
@@ -26,11 +33,71 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let limit = req
+            .extensions()
+            .get::<Arc<HttpRuntime>>()
+            .map_or(0, |r| r.max_body_bytes);
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "the body must be JSON, sent with content-type: application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(limit)
+            } else {
+                ApiError::BadRequest {
+                    detail: rejection.body_text(),
+                    errors: Vec::new(),
+                }
+            }
+        })?;
+        if has_nul_escape(&bytes) {
+            return Err(ApiError::field(
+                "body",
+                "strings must not contain the NUL character (\\u0000)",
+            ));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// `application/json` or `application/<something>+json`, parameters ignored.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// True when the JSON text holds the escape `\u0000` (an escaped backslash followed by
+/// `u0000` is text, not an escape).
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes[i + 1..].starts_with(b"u0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
@@ -82,6 +149,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(ApiError::field(
+                "query",
+                "parameters must not contain the NUL character (%00)",
+            ));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
@@ -103,11 +176,37 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// The credential of a request: `x-api-key`, else `Authorization: Bearer`.
+/// Path parameters whose rejection is a problem document.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(path_rejection(rejection)),
+        }
+    }
+}
+
+fn path_rejection(rejection: PathRejection) -> ApiError {
+    ApiError::BadRequest {
+        detail: rejection.body_text(),
+        errors: Vec::new(),
+    }
+}
+
+/// The tenant credential of a request: `x-api-key`, else `Authorization: Bearer`.
 fn presented_key(parts: &Parts) -> Option<&str> {
     if let Some(v) = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(v.trim());
     }
+    bearer(parts)
+}
+
+/// The token of `Authorization: Bearer TOKEN`.
+fn bearer(parts: &Parts) -> Option<&str> {
     let auth = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)?
@@ -136,22 +235,30 @@ impl TenantAuth {
 impl FromRequestParts<AppState> for TenantAuth {
     type Rejection = ApiError;
 
+    /// Authenticates once per request: the result is kept in the request's extensions, so
+    /// middleware that authenticated before the handler does not spend a second token.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(auth) = parts.extensions.get::<TenantAuth>() {
+            return Ok(auth.clone());
+        }
         let key = presented_key(parts).ok_or(ApiError::Unauthorized)?;
         if !looks_like_api_key(key) {
             return Err(ApiError::Unauthorized);
         }
-        let row = hookledger_projections::tenants::find_api_key(&state.pool, &hash_api_key(key))
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        if row.revoked_at.is_some() {
-            return Err(ApiError::Unauthorized);
-        }
-        let tenant = TenantId::parse(&row.tenant)
-            .map_err(|e| ApiError::Internal(format!("stored tenant id: {e}")))?;
-        let key_id = ApiKeyId::parse(&row.key_id)
-            .map_err(|e| ApiError::Internal(format!("stored key id: {e}")))?;
-        Ok(Self { tenant, key_id })
+        let runtime = parts
+            .extensions
+            .get::<Arc<HttpRuntime>>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("the router did not install HttpRuntime".into()))?;
+        let auth = runtime.keys.authenticate(state, key).await?;
+        runtime
+            .limiter
+            .check(auth.key_id.as_str())
+            .map_err(|retry_after_seconds| ApiError::TooManyRequests {
+                retry_after_seconds,
+            })?;
+        parts.extensions.insert(auth.clone());
+        Ok(auth)
     }
 }
 
@@ -164,7 +271,7 @@ impl FromRequestParts<AppState> for OperatorAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let expected = &state.config.http.operator_token;
-        let given = presented_key(parts).ok_or(ApiError::Unauthorized)?;
+        let given = bearer(parts).ok_or(ApiError::Unauthorized)?;
         // Compare digests, so the comparison's time says nothing about the token.
         if expected.is_empty()
             || Sha256::digest(given.as_bytes()) != Sha256::digest(expected.as_bytes())

@@ -3,7 +3,11 @@
 //! # Layout
 //! - [`config`]: configuration (embedded defaults → file → `HOOKLEDGER_*` env), validated.
 //! - [`audit`]: `hookledger audit verify`, the hash-chain check of the whole ledger.
-//! - [`bench`]: `hookledger bench ledger`, figures for BENCHMARKS.md.
+//! - [`bench`]: `hookledger bench ledger`, figures for BENCHMARKS.md; [`bench_api`]:
+//!   `hookledger bench api`.
+//! - [`bench_projections`]: `hookledger bench projections` (rebuild rate, live projection lag).
+//! - [`bench_delivery`]: `hookledger bench delivery` (publish → signed POST → facts).
+//! - [`projections_cli`]: `hookledger projections rebuild [NAME…]` and `projections status`.
 //! - [`cli`]: the `hookledger` subcommands (serve, migrate, tenant, key, projections, audit).
 //! - [`startup`]: connects to NATS and PostgreSQL (bounded waits), creates streams, migrates,
 //!   and builds [`AppState`].
@@ -12,7 +16,11 @@
 //! - [`error`]: `ApiError`, the one `IntoResponse` (RFC 9457 problem+json).
 //! - [`extract`]: request extractors: JSON/query/path with problem rejections, tenant and
 //!   operator authentication.
-//! - [`routes`]: the HTTP routes.
+//! - [`routes`]: the HTTP routes; [`openapi`]: their OpenAPI document.
+//! - [`runtime`]: what the HTTP layer keeps per process: the API-key cache ([`keycache`]), the
+//!   per-key rate limit ([`ratelimit`]), the `Idempotency-Key` store ([`idempotency`]) and
+//!   the checkpoint-validated read cache ([`readcache`]).
+//! - [`metrics`]: the Prometheus recorder and the HTTP request metrics.
 //! - [`telemetry`]: logging setup (tracing, text or JSON).
 //!
 //! [`Application::build`] binds nothing itself: it takes a listener, so tests run the whole
@@ -20,11 +28,22 @@
 
 pub mod audit;
 pub mod bench;
+pub mod bench_api;
+pub mod bench_delivery;
+pub mod bench_projections;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
+pub mod keycache;
+pub mod metrics;
+pub mod openapi;
+pub mod projections_cli;
+pub mod ratelimit;
+pub mod readcache;
 pub mod routes;
+pub mod runtime;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
@@ -50,26 +69,37 @@ pub fn install_crypto_provider() {
 pub struct Roles {
     pub api: bool,
     pub projector: bool,
+    /// EVENTS → DISPATCH jobs.
+    pub router: bool,
+    /// DISPATCH jobs → signed HTTP attempts → delivery facts.
+    pub dispatcher: bool,
 }
 
 impl Roles {
     pub const ALL: Roles = Roles {
         api: true,
         projector: true,
+        router: true,
+        dispatcher: true,
     };
 
-    /// Parses `api,projector` (`router` and `dispatcher` are accepted and run nothing until the
-    /// dispatcher lands).
+    /// No role at all (start from it and switch roles on).
+    pub const NONE: Roles = Roles {
+        api: false,
+        projector: false,
+        router: false,
+        dispatcher: false,
+    };
+
+    /// Parses a comma-separated list of `api`, `router`, `dispatcher`, `projector`.
     pub fn parse(list: &str) -> Result<Self, String> {
-        let mut roles = Roles {
-            api: false,
-            projector: false,
-        };
+        let mut roles = Roles::NONE;
         for role in list.split(',').map(str::trim).filter(|r| !r.is_empty()) {
             match role {
                 "api" => roles.api = true,
                 "projector" => roles.projector = true,
-                "router" | "dispatcher" => {}
+                "router" => roles.router = true,
+                "dispatcher" => roles.dispatcher = true,
                 other => {
                     return Err(format!(
                         "unknown role {other:?} (api, router, dispatcher, projector)"
@@ -90,8 +120,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects, migrates, creates streams and starts the background roles (projectors). The
-    /// HTTP API starts serving on `listener` in [`Application::run`].
+    /// Connects, migrates, creates streams and starts the background roles (projectors, router,
+    /// dispatcher). The HTTP API starts serving on `listener` in [`Application::run`].
     pub async fn build(
         config: Config,
         listener: Option<TcpListener>,

@@ -1,5 +1,5 @@
 //! Start-up: connect (bounded waits, clear errors), create streams, migrate, open the ledgers,
-//! start the projectors.
+//! start the projectors, the router and the dispatcher (per role).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,11 +87,28 @@ pub async fn start(
         hookledger_projections::Projections::remote(pool.clone())
     };
     let limits = Arc::new(config.limits());
+    let webhooks = Arc::new(webhooks);
+    let dispatcher = hookledger_dispatcher::Dispatcher::new(
+        nats.clone(),
+        webhooks.clone(),
+        keyring.clone(),
+        config.dispatcher.settings(),
+    )
+    .await
+    .context("starting the dispatcher")?;
+    if roles.dispatcher {
+        dispatcher.check_worker()?;
+        dispatcher.spawn_worker(shutdown.clone(), tracker);
+    }
+    if roles.router {
+        dispatcher.spawn_router(shutdown.clone(), tracker);
+    }
     Ok(AppState {
         config: Arc::new(config),
         nats,
         pool,
-        webhooks: Arc::new(webhooks),
+        webhooks,
+        dispatcher,
         tenants: Arc::new(tenants),
         catalogs: Arc::new(catalogs),
         keyring,

@@ -26,6 +26,9 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub projections: Projections,
     pub limits: Arc<Limits>,
+    /// Delivery: `test`, `redeliver` and `recover` call it; it runs the router and the worker
+    /// when this process has those roles.
+    pub dispatcher: hookledger_dispatcher::Dispatcher,
 }
 
 impl AppState {

@@ -16,11 +16,12 @@ use cqrs_es::{Aggregate, EventStore};
 use hookledger_domain::ledger::LedgerEntry;
 use hookledger_domain::ledger::store::SEQUENCE_KEY;
 use postgres_es::PostgresEventRepository;
+use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool};
 
 use crate::ProjectionError;
-use crate::apply::BIND_CHUNK;
+use crate::apply::copy::CopyText;
 use crate::view::Target;
 
 /// The archive's table name (for `PostgresEventRepository::with_tables`).
@@ -46,17 +47,99 @@ pub async fn load<A: Aggregate>(pool: &PgPool, aggregate_id: &str) -> Result<A, 
     Ok(context.aggregate)
 }
 
-struct ArchiveRow {
-    aggregate_type: String,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    event_version: String,
-    payload: Value,
-    metadata: Value,
+/// Each aggregate's last archive `sequence` (its event count so far), by (type, id).
+pub(crate) type Counters = HashMap<(String, String), i64>;
+
+/// The columns of the archive, in the order [`Rows::copy_into`] writes them.
+pub(crate) const COPY_COLUMNS: &str =
+    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
+
+/// `payload`: the event enum's serde form. Fields in this order so the text is the one a
+/// `serde_json::Map` (sorted keys) gives.
+#[derive(Serialize)]
+struct Payload<'a> {
+    #[serde(skip_serializing_if = "Value::is_null")]
+    data: &'a Value,
+    #[serde(rename = "type")]
+    event_type: &'a str,
 }
 
-/// Appends every event of `entries` (in stream order).
+/// The archive rows of a batch, column by column (bound as arrays, or copied).
+pub(crate) struct Rows<'a> {
+    aggregate_type: Vec<&'a str>,
+    aggregate_id: Vec<&'a str>,
+    sequence: Vec<i64>,
+    event_type: Vec<&'a str>,
+    event_version: Vec<&'a str>,
+    payload: Vec<String>,
+    metadata: Vec<String>,
+}
+
+impl<'a> Rows<'a> {
+    /// One row per event of `entries` (in stream order), numbered after `counters`, which
+    /// move on.
+    pub(crate) fn of(
+        entries: &'a [LedgerEntry],
+        counters: &mut Counters,
+    ) -> Result<Self, ProjectionError> {
+        let n = entries.iter().map(|e| e.record.events.len()).sum();
+        let mut rows = Self {
+            aggregate_type: Vec::with_capacity(n),
+            aggregate_id: Vec::with_capacity(n),
+            sequence: Vec::with_capacity(n),
+            event_type: Vec::with_capacity(n),
+            event_version: Vec::with_capacity(n),
+            payload: Vec::with_capacity(n),
+            metadata: Vec::with_capacity(n),
+        };
+        for entry in entries {
+            let record = &entry.record;
+            let counter = counters
+                .entry((record.aggregate_type.clone(), record.aggregate_id.clone()))
+                .or_insert(0);
+            let mut metadata = Map::new();
+            metadata.insert(SEQUENCE_KEY.into(), entry.sequence.to_string().into());
+            metadata.insert("actor".into(), record.actor.clone().into());
+            metadata.insert("commandId".into(), record.command_id.clone().into());
+            metadata.insert("occurredAt".into(), record.occurred_at.to_rfc3339().into());
+            if let Some(correlation) = &record.correlation_id {
+                metadata.insert("correlationId".into(), correlation.clone().into());
+            }
+            let metadata = Value::Object(metadata).to_string();
+            for event in &record.events {
+                *counter += 1;
+                rows.aggregate_type.push(record.aggregate_type.as_str());
+                rows.aggregate_id.push(record.aggregate_id.as_str());
+                rows.sequence.push(*counter);
+                rows.event_type.push(event.event_type.as_str());
+                rows.event_version.push(event.version.as_str());
+                rows.payload.push(serde_json::to_string(&Payload {
+                    data: &event.data,
+                    event_type: &event.event_type,
+                })?);
+                rows.metadata.push(metadata.clone());
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Appends the rows to a `COPY` of [`COPY_COLUMNS`].
+    pub(crate) fn copy_into(&self, out: &mut CopyText) {
+        for i in 0..self.sequence.len() {
+            out.text(self.aggregate_type[i]);
+            out.text(self.aggregate_id[i]);
+            out.int(self.sequence[i]);
+            out.text(self.event_type[i]);
+            out.text(self.event_version[i]);
+            out.text(&self.payload[i]);
+            out.text(&self.metadata[i]);
+            out.end_row();
+        }
+    }
+}
+
+/// Appends every event of `entries` (in stream order), in one statement: each aggregate's
+/// events are numbered after the last one the table holds for it.
 pub(crate) async fn append(
     conn: &mut PgConnection,
     target: Target,
@@ -66,71 +149,24 @@ pub(crate) async fn append(
         return Ok(());
     }
     let table = target.table(TABLE);
-    let types: Vec<&str> = entries
-        .iter()
-        .map(|e| e.record.aggregate_type.as_str())
-        .collect();
-    let ids: Vec<&str> = entries
-        .iter()
-        .map(|e| e.record.aggregate_id.as_str())
-        .collect();
-    let last: Vec<(String, String, i64)> = sqlx::query_as(&format!(
-        "SELECT aggregate_type, aggregate_id, max(sequence) FROM {table}
-          WHERE (aggregate_type, aggregate_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
-          GROUP BY aggregate_type, aggregate_id"
+    // Numbered from 1 within the batch; PostgreSQL adds what the table holds already.
+    let rows = Rows::of(entries, &mut Counters::new())?;
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({COPY_COLUMNS})
+         SELECT x.t, x.i, COALESCE(last.sequence, 0) + x.n, x.e, x.v, x.p::json, x.m::json
+           FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[])
+             AS x(t, i, n, e, v, p, m)
+           LEFT JOIN LATERAL (SELECT max(a.sequence) AS sequence FROM {table} a
+                               WHERE a.aggregate_type = x.t AND a.aggregate_id = x.i) AS last ON true"
     ))
-    .bind(&types)
-    .bind(&ids)
-    .fetch_all(&mut *conn)
+    .bind(&rows.aggregate_type)
+    .bind(&rows.aggregate_id)
+    .bind(&rows.sequence)
+    .bind(&rows.event_type)
+    .bind(&rows.event_version)
+    .bind(&rows.payload)
+    .bind(&rows.metadata)
+    .execute(&mut *conn)
     .await?;
-    let mut next: HashMap<(String, String), i64> =
-        last.into_iter().map(|(t, id, s)| ((t, id), s)).collect();
-    let mut rows = Vec::new();
-    for entry in entries {
-        let record = &entry.record;
-        let counter = next
-            .entry((record.aggregate_type.clone(), record.aggregate_id.clone()))
-            .or_insert(0);
-        for event in &record.events {
-            *counter += 1;
-            let mut payload = Map::with_capacity(2);
-            payload.insert("type".into(), Value::String(event.event_type.clone()));
-            if !event.data.is_null() {
-                payload.insert("data".into(), event.data.clone());
-            }
-            let mut metadata = Map::new();
-            metadata.insert(SEQUENCE_KEY.into(), entry.sequence.to_string().into());
-            metadata.insert("actor".into(), record.actor.clone().into());
-            metadata.insert("commandId".into(), record.command_id.clone().into());
-            metadata.insert("occurredAt".into(), record.occurred_at.to_rfc3339().into());
-            if let Some(correlation) = &record.correlation_id {
-                metadata.insert("correlationId".into(), correlation.clone().into());
-            }
-            rows.push(ArchiveRow {
-                aggregate_type: record.aggregate_type.clone(),
-                aggregate_id: record.aggregate_id.clone(),
-                sequence: *counter,
-                event_type: event.event_type.clone(),
-                event_version: event.version.clone(),
-                payload: Value::Object(payload),
-                metadata: Value::Object(metadata),
-            });
-        }
-    }
-    for chunk in rows.chunks(BIND_CHUNK / 7) {
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "INSERT INTO {table} (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) "
-        ));
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(&r.aggregate_type)
-                .push_bind(&r.aggregate_id)
-                .push_bind(r.sequence)
-                .push_bind(&r.event_type);
-            b.push_bind(&r.event_version)
-                .push_bind(sqlx::types::Json(&r.payload))
-                .push_bind(sqlx::types::Json(&r.metadata));
-        });
-        q.build().execute(&mut *conn).await?;
-    }
     Ok(())
 }

@@ -23,19 +23,6 @@ pub(crate) async fn read_pool(pool: &PgPool, view: View) -> Result<u64, Projecti
     read(&mut conn, view).await
 }
 
-/// The checkpoint of `view`, locked until the end of the transaction `tx` runs in.
-pub(crate) async fn read_for_update(
-    tx: &mut PgConnection,
-    view: View,
-) -> Result<u64, ProjectionError> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT sequence FROM projection_checkpoints WHERE view = $1 FOR UPDATE")
-            .bind(view.name())
-            .fetch_optional(tx)
-            .await?;
-    Ok(row.map_or(0, |(s,)| to_u64(s)))
-}
-
 /// Moves the checkpoint of `view` to `sequence` (inside the batch's transaction).
 pub(crate) async fn write(
     tx: &mut PgConnection,

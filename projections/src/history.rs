@@ -9,10 +9,11 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool};
 
 use crate::ProjectionError;
-use crate::apply::BIND_CHUNK;
+use crate::apply::copy::CopyText;
+use crate::apply::text_array;
 use crate::page::{Page, Paging};
 use crate::view::Target;
 use crate::webhooks::WebhookRow;
@@ -45,10 +46,30 @@ pub(crate) struct HistoryInsert {
     pub(crate) valid_to: Option<DateTime<Utc>>,
     pub(crate) actor: String,
     pub(crate) event_types: Vec<String>,
-    /// `[{type, version, data}]`, secrets redacted.
-    pub(crate) changes: Value,
-    /// The webhook after the message; `None` once deleted.
-    pub(crate) state: Option<Value>,
+    /// `[{type, version, data}]`, secrets redacted, as JSON text.
+    pub(crate) changes: String,
+    /// The webhook after the message as JSON text; `None` once deleted.
+    pub(crate) state: Option<String>,
+}
+
+/// The columns of `webhook_history`, in the order [`HistoryInsert::copy_row`] writes them.
+pub(crate) const COPY_COLUMNS: &str =
+    "tenant, webhook_id, sequence, valid_from, valid_to, actor, event_types, changes, state";
+
+impl HistoryInsert {
+    /// Appends this row to a `COPY … FROM STDIN` (text format) of [`COPY_COLUMNS`].
+    pub(crate) fn copy_row(&self, out: &mut CopyText) {
+        out.text(&self.tenant);
+        out.text(&self.webhook_id);
+        out.int(self.sequence);
+        out.time(self.valid_from);
+        out.opt_time(self.valid_to);
+        out.text(&self.actor);
+        out.text_array(&self.event_types);
+        out.text(&self.changes);
+        out.opt_text(self.state.as_deref());
+        out.end_row();
+    }
 }
 
 /// Ends the open row (if any) of each webhook at the time of its next message.
@@ -77,30 +98,53 @@ pub(crate) async fn close_open(
     Ok(())
 }
 
-/// Inserts history rows in bulk.
+/// Inserts history rows in bulk: one statement whatever their number, the columns bound as
+/// arrays (JSON as text, parsed by PostgreSQL into `jsonb`).
 pub(crate) async fn insert(
     conn: &mut PgConnection,
     target: Target,
     rows: &[HistoryInsert],
 ) -> Result<(), ProjectionError> {
-    for chunk in rows.chunks(BIND_CHUNK / 9) {
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "INSERT INTO {} (tenant, webhook_id, sequence, valid_from, valid_to, actor, event_types, changes, state) ",
-            target.table("webhook_history")
-        ));
-        q.push_values(chunk, |mut b, h| {
-            b.push_bind(&h.tenant)
-                .push_bind(&h.webhook_id)
-                .push_bind(h.sequence)
-                .push_bind(h.valid_from)
-                .push_bind(h.valid_to);
-            b.push_bind(&h.actor)
-                .push_bind(&h.event_types)
-                .push_bind(&h.changes)
-                .push_bind(&h.state);
-        });
-        q.build().execute(&mut *conn).await?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    let n = rows.len();
+    let (mut tenants, mut ids, mut sequences) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut from, mut to, mut actors) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut types, mut changes, mut states) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for h in rows {
+        tenants.push(h.tenant.as_str());
+        ids.push(h.webhook_id.as_str());
+        sequences.push(h.sequence);
+        from.push(h.valid_from);
+        to.push(h.valid_to);
+        actors.push(h.actor.as_str());
+        types.push(serde_json::to_string(&h.event_types)?);
+        changes.push(h.changes.as_str());
+        states.push(h.state.as_deref());
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {} (tenant, webhook_id, sequence, valid_from, valid_to, actor, event_types, changes, state)
+         SELECT t, w, s, f, v, a, {}, c::jsonb, st::jsonb
+           FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+                       $7::text[], $8::text[], $9::text[]) AS x(t, w, s, f, v, a, e, c, st)",
+        target.table("webhook_history"),
+        text_array("e")
+    ))
+    .bind(&tenants)
+    .bind(&ids)
+    .bind(&sequences)
+    .bind(&from)
+    .bind(&to)
+    .bind(&actors)
+    .bind(&types)
+    .bind(&changes)
+    .bind(&states)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -74,17 +74,24 @@ impl WriterLock {
     }
 }
 
-/// Inside a batch transaction: true when a rebuild of `view` has asked projectors to stand
-/// aside (the shared lock taken here is released at commit or rollback).
-pub(crate) async fn rebuild_requested_in(
+/// At the start of a batch transaction, in one round trip: `None` when a rebuild of `view` has
+/// asked projectors to stand aside (the shared lock taken here is released at commit or
+/// rollback), otherwise the view's checkpoint (0 before its first batch), its row locked
+/// until the transaction ends.
+pub(crate) async fn batch_checkpoint(
     tx: &mut PgConnection,
     view: View,
-) -> Result<bool, ProjectionError> {
-    let (free,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock_shared($1)")
-        .bind(view.rebuild_lock())
-        .fetch_one(tx)
-        .await?;
-    Ok(!free)
+) -> Result<Option<u64>, ProjectionError> {
+    let (free, sequence): (bool, Option<i64>) = sqlx::query_as(
+        "SELECT pg_try_advisory_xact_lock_shared($1), c.sequence
+           FROM (SELECT) AS one
+           LEFT JOIN LATERAL (SELECT sequence FROM projection_checkpoints WHERE view = $2 FOR UPDATE) AS c ON true",
+    )
+    .bind(view.rebuild_lock())
+    .bind(view.name())
+    .fetch_one(tx)
+    .await?;
+    Ok(free.then(|| sequence.map_or(0, crate::checkpoint::to_u64)))
 }
 
 /// The rebuild lock of `view`, held on its own connection for the whole rebuild.

@@ -110,12 +110,11 @@ impl Projector {
         let names = self.nats.names().clone();
         let lock = self.lock.as_mut().expect("the lock was just acquired");
         let mut tx = lock.conn().begin().await?;
-        if lock::rebuild_requested_in(&mut tx, view).await? {
+        let Some(current) = lock::batch_checkpoint(&mut tx, view).await? else {
             tx.rollback().await?;
             self.release().await;
             return Ok(BatchOutcome::NotWriter);
-        }
-        let current = checkpoint::read_for_update(&mut tx, view).await?;
+        };
         let fresh: Vec<&RawMessage> = batch.iter().filter(|m| m.sequence > current).collect();
         let Some(last) = fresh.last().map(|m| m.sequence) else {
             tx.rollback().await?;

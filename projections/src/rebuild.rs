@@ -4,11 +4,16 @@
 //!    notice the rebuild lock within a batch or an idle second, release the writer lock and
 //!    stand aside.
 //! 2. Read the stream's head, create `<table>_shadow` for each table of the view (`LIKE …
-//!    INCLUDING ALL`: same columns, constraints and indexes) and apply every message from 1 to
-//!    the head to them, in large batches, with the projector's own apply code.
-//! 3. In **one transaction**: rename each live table away, rename its shadow in, drop the old
+//!    INCLUDING ALL`: same columns, constraints and indexes; the big append-only tables,
+//!    `events_archive` and `webhook_history`, without indexes until they are full) and apply
+//!    every message from 1 to the head to them, in large batches. The deliveries view uses the
+//!    projector's own apply code; the ledger view uses `apply::LedgerBulk` (the same
+//!    fold, carried in memory from batch to batch, rows streamed with `COPY` while the next
+//!    batch is folded). Batches do not wait for WAL flushes (`synchronous_commit = off`).
+//! 3. Give the shadow tables their remaining indexes, `ANALYZE` them.
+//! 4. In **one transaction**: rename each live table away, rename its shadow in, drop the old
 //!    one, give the indexes back their usual names, and set the checkpoint to the head.
-//! 4. Release the locks; projectors resume from the head.
+//! 5. Release the locks; projectors resume from the head.
 //!
 //! Reads keep using the live tables until the swap commits; they never see a half-built view.
 
@@ -18,6 +23,7 @@ use futures::StreamExt;
 use hookledger_domain::ledger::Nats;
 use sqlx::{Connection, PgConnection, PgPool};
 
+use crate::apply::LedgerBulk;
 use crate::lock::{RebuildLock, WriterLock};
 use crate::projector::fill_batch;
 use crate::view::Target;
@@ -68,7 +74,7 @@ pub async fn rebuild(
     progress(0, total);
     for (view, rebuild_lock, mut writer, head) in locks {
         let started = Instant::now();
-        let result = rebuild_one(nats, writer.conn(), view, head, |n| {
+        let result = rebuild_one(nats, pool, writer.conn(), view, head, |n| {
             progress(done + n, total)
         })
         .await;
@@ -77,21 +83,29 @@ pub async fn rebuild(
         let messages = result?;
         done += head;
         progress(done, total);
+        let elapsed = started.elapsed();
+        let per_second = (messages as f64 / elapsed.as_secs_f64().max(1e-9)).round();
+        tracing::info!(%view, messages, checkpoint = head, ?elapsed, per_second, "view rebuilt and swapped in");
         report.views.push(ViewRebuilt {
             view,
             messages,
             checkpoint: head,
-            elapsed: started.elapsed(),
+            elapsed,
         });
-        tracing::info!(%view, messages, checkpoint = head, "view rebuilt and swapped in");
     }
     Ok(report)
 }
+
+/// The tables filled by `COPY` and only written, never read, during a rebuild: their shadows
+/// get their indexes (and primary key) once full, which is much cheaper than maintaining them
+/// row by row.
+const INDEXED_WHEN_FULL: [&str; 2] = ["events_archive", "webhook_history"];
 
 /// Refills `view`'s shadow tables up to `head` on `conn` and swaps them in. Returns the
 /// number of messages applied.
 async fn rebuild_one(
     nats: &Nats,
+    pool: &PgPool,
     conn: &mut PgConnection,
     view: View,
     head: u64,
@@ -102,8 +116,13 @@ async fn rebuild_one(
         sqlx::query(&format!("DROP TABLE IF EXISTS {shadow}"))
             .execute(&mut *conn)
             .await?;
+        let indexes = if INDEXED_WHEN_FULL.contains(table) {
+            " EXCLUDING INDEXES"
+        } else {
+            ""
+        };
         sqlx::query(&format!(
-            "CREATE TABLE {shadow} (LIKE {table} INCLUDING ALL)"
+            "CREATE TABLE {shadow} (LIKE {table} INCLUDING ALL{indexes})"
         ))
         .execute(&mut *conn)
         .await?;
@@ -111,13 +130,31 @@ async fn rebuild_one(
     let mut applied = 0;
     if head > 0 {
         let names = nats.names().clone();
+        let mut bulk = match view {
+            View::Ledger => Some(LedgerBulk::open(pool, names.clone()).await?),
+            View::Deliveries => None,
+        };
         let mut tail = nats.tail(view.stream(), &view.filter(&names), 1).await?;
+        let mut read = Instant::now();
         while let Some(first) = tail.next().await {
             let batch = fill_batch(&mut tail, first?, REBUILD_BATCH).await?;
             let upto: Vec<_> = batch.iter().filter(|m| m.sequence <= head).collect();
-            let mut tx = conn.begin().await?;
-            apply::apply(view, &mut tx, Target::Shadow, &names, &upto).await?;
-            tx.commit().await?;
+            let write = Instant::now();
+            match bulk.as_mut() {
+                Some(bulk) => bulk.apply(conn, &upto).await?,
+                None => {
+                    let mut tx = conn.begin().await?;
+                    // Nothing reads the shadow tables before the swap, whose commit is
+                    // synchronous: no need to wait for each batch's WAL flush.
+                    sqlx::query("SET LOCAL synchronous_commit = off")
+                        .execute(&mut *tx)
+                        .await?;
+                    apply::apply(view, &mut tx, Target::Shadow, &names, &upto).await?;
+                    tx.commit().await?;
+                }
+            }
+            tracing::debug!(%view, messages = upto.len(), read = ?(write - read), apply = ?write.elapsed(), "rebuild batch");
+            read = Instant::now();
             applied += upto.len() as u64;
             let last = batch.last().map_or(head, |m| m.sequence);
             progress(last.min(head));
@@ -125,9 +162,74 @@ async fn rebuild_one(
                 break;
             }
         }
+        if let Some(bulk) = bulk {
+            let finishing = Instant::now();
+            bulk.finish(conn).await?;
+            tracing::debug!(%view, elapsed = ?finishing.elapsed(), "rebuild: rows written");
+        }
     }
+    let indexing = Instant::now();
+    for table in view.tables() {
+        let shadow = Target::Shadow.table(table);
+        if INDEXED_WHEN_FULL.contains(table) {
+            for statement in index_statements(conn, table, &shadow).await? {
+                sqlx::query(&statement).execute(&mut *conn).await?;
+            }
+        }
+        sqlx::query(&format!("ANALYZE {shadow}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    tracing::debug!(%view, elapsed = ?indexing.elapsed(), "rebuild: indexes built, tables analyzed");
     swap(conn, view, head).await?;
     Ok(applied)
+}
+
+/// The statements giving `shadow` the indexes and index-backed constraints of `table`, named
+/// as the swap expects (`<shadow><rest of the live name>`).
+async fn index_statements(
+    conn: &mut PgConnection,
+    table: &str,
+    shadow: &str,
+) -> Result<Vec<String>, ProjectionError> {
+    let indexes: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_get_indexdef(i.indexrelid), pg_get_constraintdef(con.oid)
+           FROM pg_index i
+           JOIN pg_class c ON c.oid = i.indexrelid
+           LEFT JOIN pg_constraint con
+             ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
+          WHERE i.indrelid = $1::text::regclass
+          ORDER BY con.oid IS NULL, c.relname",
+    )
+    .bind(table)
+    .fetch_all(&mut *conn)
+    .await?;
+    indexes
+        .into_iter()
+        .map(|(name, definition, constraint)| {
+            let name = match name.strip_prefix(table) {
+                Some(rest) => format!("{shadow}{rest}"),
+                None => format!("{shadow}_{name}"),
+            };
+            if let Some(constraint) = constraint {
+                return Ok(format!(
+                    "ALTER TABLE {shadow} ADD CONSTRAINT \"{name}\" {constraint}"
+                ));
+            }
+            let using = definition.find(" USING ").ok_or_else(|| {
+                ProjectionError::Corrupt(format!("unexpected index definition: {definition}"))
+            })?;
+            let unique = if definition.starts_with("CREATE UNIQUE") {
+                "UNIQUE "
+            } else {
+                ""
+            };
+            Ok(format!(
+                "CREATE {unique}INDEX \"{name}\" ON {shadow}{}",
+                &definition[using..]
+            ))
+        })
+        .collect()
 }
 
 /// Swaps the shadow tables in and sets the checkpoint, in one transaction.

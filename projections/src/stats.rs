@@ -9,10 +9,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool};
 
 use crate::ProjectionError;
-use crate::apply::BIND_CHUNK;
 use crate::view::Target;
 
 /// Upper bounds (inclusive, milliseconds) of the latency buckets; one more bucket counts what
@@ -149,38 +148,45 @@ pub(crate) async fn add(
     target: Target,
     deltas: &HashMap<(String, String), StatsDelta>,
 ) -> Result<(), ProjectionError> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
     let mut rows: Vec<(&(String, String), &StatsDelta)> = deltas.iter().collect();
     rows.sort_by(|a, b| a.0.cmp(b.0));
-    for chunk in rows.chunks(BIND_CHUNK / 9) {
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "INSERT INTO {} AS s (tenant, webhook_id, deliveries, succeeded, failed, attempts, last_success_at, \
-             last_failure_at, latency_buckets) ",
-            target.table("webhook_stats")
-        ));
-        q.push_values(chunk, |mut b, ((tenant, webhook_id), d)| {
-            b.push_bind(tenant)
-                .push_bind(webhook_id)
-                .push_bind(d.deliveries)
-                .push_bind(d.succeeded)
-                .push_bind(d.failed);
-            b.push_bind(d.attempts)
-                .push_bind(d.last_success_at)
-                .push_bind(d.last_failure_at)
-                .push_bind(&d.buckets);
-        });
-        q.push(
-            " ON CONFLICT (tenant, webhook_id) DO UPDATE SET
-                deliveries = s.deliveries + EXCLUDED.deliveries,
-                succeeded = s.succeeded + EXCLUDED.succeeded,
-                failed = s.failed + EXCLUDED.failed,
-                attempts = s.attempts + EXCLUDED.attempts,
-                last_success_at = GREATEST(s.last_success_at, EXCLUDED.last_success_at),
-                last_failure_at = GREATEST(s.last_failure_at, EXCLUDED.last_failure_at),
-                latency_buckets = ARRAY(SELECT x.a + x.b FROM unnest(s.latency_buckets, EXCLUDED.latency_buckets)
-                                        WITH ORDINALITY AS x(a, b, i) ORDER BY x.i)",
-        );
-        q.build().execute(&mut *conn).await?;
-    }
+    let buckets = rows
+        .iter()
+        .map(|(_, d)| serde_json::to_string(&d.buckets))
+        .collect::<Result<Vec<_>, _>>()?;
+    let number = |f: fn(&StatsDelta) -> i64| rows.iter().map(|(_, d)| f(d)).collect::<Vec<_>>();
+    sqlx::query(&format!(
+        "INSERT INTO {} AS s (tenant, webhook_id, deliveries, succeeded, failed, attempts, last_success_at,
+                              last_failure_at, latency_buckets)
+         SELECT t, w, d, ok, ko, n, ls, lf,
+                ARRAY(SELECT v::int8 FROM json_array_elements_text(b::json) WITH ORDINALITY AS e(v, i) ORDER BY i)
+           FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[],
+                       $7::timestamptz[], $8::timestamptz[], $9::text[]) AS x(t, w, d, ok, ko, n, ls, lf, b)
+         ON CONFLICT (tenant, webhook_id) DO UPDATE SET
+            deliveries = s.deliveries + EXCLUDED.deliveries,
+            succeeded = s.succeeded + EXCLUDED.succeeded,
+            failed = s.failed + EXCLUDED.failed,
+            attempts = s.attempts + EXCLUDED.attempts,
+            last_success_at = GREATEST(s.last_success_at, EXCLUDED.last_success_at),
+            last_failure_at = GREATEST(s.last_failure_at, EXCLUDED.last_failure_at),
+            latency_buckets = ARRAY(SELECT x.a + x.b FROM unnest(s.latency_buckets, EXCLUDED.latency_buckets)
+                                    WITH ORDINALITY AS x(a, b, i) ORDER BY x.i)",
+        target.table("webhook_stats")
+    ))
+    .bind(rows.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>())
+    .bind(number(|d| d.deliveries))
+    .bind(number(|d| d.succeeded))
+    .bind(number(|d| d.failed))
+    .bind(number(|d| d.attempts))
+    .bind(rows.iter().map(|(_, d)| d.last_success_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, d)| d.last_failure_at).collect::<Vec<_>>())
+    .bind(&buckets)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

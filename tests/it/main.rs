@@ -7,9 +7,24 @@
 
 mod harness;
 
+mod api_audit;
+mod api_deliveries;
+mod api_idempotency;
+mod api_openapi;
+mod api_ratelimit;
+mod api_support;
+mod api_tenancy;
+mod api_unavailable;
+mod api_webhook_actions;
+mod api_webhooks;
+
 mod config;
+mod delivery;
+mod delivery_crash;
+mod delivery_retries;
+mod delivery_support;
 mod ledger;
 mod ledger_restart;
 mod process;
-mod webhooks_api;
 mod projections;
+mod webhooks_api;

@@ -91,6 +91,20 @@ async fn work(ledgers: &Ledgers, worker: usize) -> usize {
     issued
 }
 
+/// Every index of the schema (with its definition) and every constraint, by table.
+async fn indexes(pool: &sqlx::PgPool) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT tablename::text, indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema()
+         UNION ALL
+         SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+          WHERE connamespace = current_schema()::regnamespace
+         ORDER BY 1, 2, 3",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_rebuild_after_ten_thousand_mixed_commands_equals_the_live_views_row_for_row() {
     let env = TestEnv::new().await;
@@ -131,6 +145,7 @@ async fn a_rebuild_after_ten_thousand_mixed_commands_equals_the_live_views_row_f
         .flat_map(|v| v.tables().iter().copied())
         .collect();
     let live = snapshot(&env.pool, &tables).await;
+    let indexes_before = indexes(&env.pool).await;
     let total_webhooks = webhooks::list(&env.pool, "acme", &ListFilter::default())
         .await
         .unwrap()
@@ -167,6 +182,11 @@ async fn a_rebuild_after_ten_thousand_mixed_commands_equals_the_live_views_row_f
     assert_eq!(report.views.len(), 2);
 
     let after = snapshot(&env.pool, &tables).await;
+    assert_eq!(
+        indexes(&env.pool).await,
+        indexes_before,
+        "the swapped-in tables have the indexes and constraints, by name, of the old ones"
+    );
     for table in &tables {
         assert_eq!(
             after[*table].len(),

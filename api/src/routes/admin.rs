@@ -1,99 +1,196 @@
-//! `/v1/admin`: tenants and their API keys, for the operator.
+//! `/v1/admin`: tenants and their API keys, for the operator (`Authorization: Bearer
+//! <http.operator_token>`). Tenant and key changes are ledger events like any other.
 
-use axum::extract::{Path, State};
+use std::sync::Arc;
+
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
 use hookledger_domain::ids::{ApiKeyId, TenantId};
 use hookledger_domain::ledger::CommandMeta;
-use hookledger_projections::View;
-use serde::Deserialize;
+use hookledger_projections::tenants::TenantRow;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::Paging;
+use super::paging::{Paged, Paging};
+use super::support::caught_up;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, OperatorAuth};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, OperatorAuth};
+use crate::runtime::HttpRuntime;
 use crate::{AppState, tenancy};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/tenants", post(create_tenant).get(list_tenants))
-        .route("/v1/admin/tenants/{tenant_id}/keys", post(issue_key))
-        .route(
-            "/v1/admin/tenants/{tenant_id}/keys/{key_id}",
-            delete(revoke_key),
-        )
-        .route("/v1/admin/tenants/{tenant_id}", get(get_tenant))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tenants, create_tenant))
+        .routes(routes!(get_tenant))
+        .routes(routes!(issue_key))
+        .routes(routes!(revoke_key))
 }
 
-#[derive(Debug, Deserialize)]
+/// A tenant to create.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "acme", "name": "Acme Inc."}))]
 struct TenantIn {
+    /// A slug, `[a-z0-9][a-z0-9-]{0,62}`; also the tenant's token in NATS subjects.
+    #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     id: Option<String>,
+    #[schema(max_length = 200)]
     name: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A key to issue.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KeyIn {
+    /// A label for people, at most 200 characters.
+    #[schema(max_length = 200)]
     name: Option<String>,
 }
 
-fn tenant_id(raw: &str, field: &str) -> Result<TenantId, ApiError> {
-    TenantId::parse(raw).map_err(|e| ApiError::field(field, e.to_string()))
+/// A tenant.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TenantOut {
+    id: String,
+    name: String,
+    created_at: DateTime<Utc>,
 }
 
+impl From<TenantRow> for TenantOut {
+    fn from(r: TenantRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// An API key, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "key_0190f1d2c3b4a5968778695a4b3c2d20",
+    "key": "hk_4fQ0yJ2aZ8mN1bV7cX3dR6tY9uI5oP0lK2jH8gF4sD1", "createdAt": "2025-01-01T00:00:00Z"}))]
+struct KeyOut {
+    /// `key_…`: names the key for revocation.
+    id: String,
+    /// `hk_` + 43 base62 characters. Stored only as a hash: this is the one time it is shown.
+    key: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<tenancy::IssuedKey> for KeyOut {
+    fn from(k: tenancy::IssuedKey) -> Self {
+        Self {
+            id: k.id.to_string(),
+            key: k.key,
+            created_at: k.created_at,
+        }
+    }
+}
+
+/// A new tenant with its first key.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct CreatedTenantOut {
+    id: String,
+    name: Option<String>,
+    created_at: DateTime<Utc>,
+    api_key: KeyOut,
+}
+
+fn tenant_path(raw: &str) -> Result<TenantId, ApiError> {
+    TenantId::parse(raw).map_err(|_| ApiError::NotFound("tenant"))
+}
+
+#[utoipa::path(
+    post, path = "/v1/admin/tenants", tag = "admin",
+    security(("operatorToken" = [])),
+    request_body = TenantIn,
+    responses((status = 201, description = "The tenant with its first API key (shown once)",
+        body = CreatedTenantOut))
+)]
+/// Create a tenant.
 async fn create_tenant(
     _: OperatorAuth,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<TenantIn>,
-) -> Result<(StatusCode, Json<tenancy::CreatedTenant>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedTenantOut>), ApiError> {
     let raw = body
         .id
         .ok_or_else(|| ApiError::field("id", "is required"))?;
-    let id = tenant_id(&raw, "id")?;
-    let created =
-        tenancy::create_tenant(&state.tenants, id, body.name, &CommandMeta::new("operator"))
-            .await?;
-    state
-        .projections
-        .wait_for(View::Ledger, created.version, state.ryw_timeout())
-        .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    let id = TenantId::parse(&raw).map_err(|e| ApiError::field("id", e.to_string()))?;
+    if body.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return Err(ApiError::field("name", "must be at most 200 characters"));
+    }
+    let meta = CommandMeta::new("operator");
+    let created = tenancy::create_tenant(&state.tenants, id, body.name, &meta).await?;
+    caught_up(&state, created.version).await?;
+    let out = CreatedTenantOut {
+        id: created.id.to_string(),
+        name: created.name,
+        created_at: created.created_at,
+        api_key: created.api_key.into(),
+    };
+    Ok((StatusCode::CREATED, Json(out)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/tenants", tag = "admin",
+    security(("operatorToken" = [])),
+    params(Paging),
+    responses((status = 200, description = "One page of tenants, oldest first",
+        body = Paged<TenantOut>))
+)]
+/// List tenants.
 async fn list_tenants(
     _: OperatorAuth,
     State(state): State<AppState>,
     ApiQuery(paging): ApiQuery<Paging>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Paged<TenantOut>>, ApiError> {
     let (page, limit) = paging.resolve()?;
-    let page = hookledger_projections::tenants::list(&state.pool, page, limit).await?;
-    Ok(Json(
-        serde_json::to_value(page).map_err(|e| ApiError::Internal(e.to_string()))?,
-    ))
+    let rows = hookledger_projections::tenants::list(&state.pool, page, limit).await?;
+    Ok(Json(Paged::from_page(rows, TenantOut::from)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/tenants/{tenantId}", tag = "admin",
+    security(("operatorToken" = [])),
+    params(("tenantId" = String, Path, description = "The tenant id")),
+    responses((status = 200, description = "The tenant", body = TenantOut))
+)]
+/// Get a tenant.
 async fn get_tenant(
     _: OperatorAuth,
     State(state): State<AppState>,
-    Path(tenant_id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let id = TenantId::parse(&tenant_id).map_err(|_| ApiError::NotFound("tenant"))?;
+    ApiPath(tenant_id): ApiPath<String>,
+) -> Result<Json<TenantOut>, ApiError> {
+    let id = tenant_path(&tenant_id)?;
     let row = hookledger_projections::tenants::get(&state.pool, id.as_str())
         .await?
         .ok_or(ApiError::NotFound("tenant"))?;
-    Ok(Json(
-        serde_json::to_value(row).map_err(|e| ApiError::Internal(e.to_string()))?,
-    ))
+    Ok(Json(row.into()))
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/tenants/{tenantId}/keys", tag = "admin",
+    security(("operatorToken" = [])),
+    params(("tenantId" = String, Path, description = "The tenant id")),
+    request_body(content = Option<KeyIn>, description = "Optional: a body, or none"),
+    responses((status = 201, description = "The new key (shown once)", body = KeyOut))
+)]
+/// Issue an API key.
 async fn issue_key(
     _: OperatorAuth,
     State(state): State<AppState>,
-    Path(tenant_id): Path<String>,
+    ApiPath(tenant_id): ApiPath<String>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<tenancy::IssuedKey>), ApiError> {
-    let tenant = TenantId::parse(&tenant_id).map_err(|_| ApiError::NotFound("tenant"))?;
+) -> Result<(StatusCode, Json<KeyOut>), ApiError> {
+    let tenant = tenant_path(&tenant_id)?;
     // The body is optional: none, or `{"name": …}`.
     let body: KeyIn = if body.iter().all(u8::is_ascii_whitespace) {
         KeyIn::default()
@@ -103,37 +200,44 @@ async fn issue_key(
             errors: Vec::new(),
         })?
     };
-    if body.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        return Err(ApiError::field("name", "must be at most 200 characters"));
+    if let Some(name) = &body.name {
+        if name.chars().count() > 200 {
+            return Err(ApiError::field("name", "must be at most 200 characters"));
+        }
+        if name.contains('\0') {
+            return Err(ApiError::field(
+                "name",
+                "must not contain the NUL character",
+            ));
+        }
     }
-    let name = body.name;
-    let (key, version) =
-        tenancy::issue_key(&state.tenants, &tenant, name, &CommandMeta::new("operator")).await?;
-    state
-        .projections
-        .wait_for(View::Ledger, version, state.ryw_timeout())
-        .await?;
-    Ok((StatusCode::CREATED, Json(key)))
+    let meta = CommandMeta::new("operator");
+    let (key, version) = tenancy::issue_key(&state.tenants, &tenant, body.name, &meta).await?;
+    caught_up(&state, version).await?;
+    Ok((StatusCode::CREATED, Json(key.into())))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/admin/tenants/{tenantId}/keys/{keyId}", tag = "admin",
+    security(("operatorToken" = [])),
+    params(("tenantId" = String, Path, description = "The tenant id"),
+        ("keyId" = String, Path, description = "The key id, `key_…`")),
+    responses((status = 204, description = "Revoked: the key stops working at once"))
+)]
+/// Revoke an API key.
 async fn revoke_key(
     _: OperatorAuth,
     State(state): State<AppState>,
-    Path((tenant_id, key_id)): Path<(String, String)>,
+    Extension(runtime): Extension<Arc<HttpRuntime>>,
+    ApiPath((tenant_id, key_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = TenantId::parse(&tenant_id).map_err(|_| ApiError::NotFound("tenant"))?;
+    let tenant = tenant_path(&tenant_id)?;
     let key_id = ApiKeyId::parse(&key_id).map_err(|_| ApiError::NotFound("API key"))?;
-    let version = tenancy::revoke_key(
-        &state.tenants,
-        &tenant,
-        key_id,
-        &CommandMeta::new("operator"),
-    )
-    .await?;
-    // The key stops working once the api_keys view applied the revocation: wait for it.
-    state
-        .projections
-        .wait_for(View::Ledger, version, state.ryw_timeout())
-        .await?;
+    let meta = CommandMeta::new("operator");
+    let version = tenancy::revoke_key(&state.tenants, &tenant, key_id.clone(), &meta).await?;
+    // The key stops working once the api_keys view applied the revocation: wait for it, and
+    // drop it from this process's key cache.
+    caught_up(&state, version).await?;
+    runtime.keys.forget(&key_id);
     Ok(StatusCode::NO_CONTENT)
 }

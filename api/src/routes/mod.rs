@@ -1,71 +1,99 @@
 //! The HTTP routes: one router per resource, merged, with the shared layers.
+//!
+//! Each resource module exports `router() -> OpenApiRouter<AppState>` built with
+//! `utoipa_axum::routes!`, so a route and its OpenAPI operation cannot drift apart; [`openapi`]
+//! is the document of exactly the routes [`router`] serves.
+//!
+//! Layers, outermost first: request tracing; metrics (route template, method, status class);
+//! the request timeout (503 problem); the per-process [`HttpRuntime`] and OpenAPI document as
+//! extensions; the body limit (413); `Idempotency-Key` on POSTs.
 
 mod admin;
+mod audit;
+mod deliveries;
+mod dispatch;
 mod event_types;
+mod events;
 mod health;
-mod not_ready;
+mod paging;
+mod support;
+mod webhook_actions;
+mod webhook_dto;
 mod webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use tower_http::timeout::TimeoutLayer;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use paging::{Paged, Paging};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openapi::{ApiDoc, OpenApiJson};
+use crate::runtime::HttpRuntime;
 
-/// Every route, with body limit, timeout and request tracing.
-pub fn router(state: AppState) -> Router {
-    let max_body = state.config.http.max_body_bytes;
-    let timeout = Duration::from_secs(state.config.http.request_timeout_seconds);
-    Router::new()
+/// The documented routes.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(admin::router())
         .merge(event_types::router())
         .merge(webhooks::router())
-        .merge(not_ready::router())
+        .merge(webhook_actions::router())
+        .merge(deliveries::router())
+        .merge(dispatch::router())
+        .merge(events::router())
+        .merge(audit::router())
+}
+
+/// The OpenAPI document of every documented route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    crate::openapi::finish(api().split_for_parts().1)
+}
+
+/// Every route, with the shared layers (see the module docs).
+pub fn router(state: AppState) -> Router {
+    crate::metrics::install();
+    let runtime = HttpRuntime::new(&state.config);
+    let (routes, doc) = api().split_for_parts();
+    let doc = Arc::new(OpenApiJson(crate::openapi::pretty_json(
+        &crate::openapi::finish(doc),
+    )));
+    let timeout = Duration::from_secs(state.config.http.request_timeout_seconds);
+    routes
         .fallback(|| async { ApiError::NotFound("route") })
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::middleware,
         ))
+        .layer(DefaultBodyLimit::max(runtime.max_body_bytes))
+        .layer(Extension(doc))
+        .layer(Extension(runtime))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            within(timeout, request, next)
+        }))
+        .layer(middleware::from_fn(crate::metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// Paging parameters shared by every list: `page` from 1, `limit` 1..=100 (default 20).
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Paging {
-    pub page: Option<i64>,
-    pub limit: Option<i64>,
-}
-
-impl Paging {
-    pub fn resolve(self) -> Result<(u32, u32), ApiError> {
-        let page = self.page.unwrap_or(1);
-        let limit = self.limit.unwrap_or(20);
-        let mut errors = Vec::new();
-        if !(1..=1_000_000).contains(&page) {
-            errors.push(crate::error::FieldProblem {
-                field: "page".into(),
-                message: "must be at least 1".into(),
-            });
-        }
-        if !(1..=100).contains(&limit) {
-            errors.push(crate::error::FieldProblem {
-                field: "limit".into(),
-                message: "must be between 1 and 100".into(),
-            });
-        }
-        if errors.is_empty() {
-            Ok((page as u32, limit as u32))
-        } else {
-            Err(ApiError::Unprocessable(errors))
-        }
+/// Answers 503 (a problem document) when the handler has not answered within `timeout`. A
+/// streamed body (the audit log) is not limited: its head is the answer.
+async fn within(timeout: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable(format!(
+            "the request took longer than {} s (http.request_timeout_seconds)",
+            timeout.as_secs()
+        ))
+        .into_response(),
     }
 }

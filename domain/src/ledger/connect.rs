@@ -86,7 +86,7 @@ pub async fn connect(url: &str, names: Names, wait: Duration) -> Result<Nats, Le
     Ok(Nats { client, js, names })
 }
 
-fn version_at_least(version: &str, (major, minor): (u64, u64)) -> bool {
+pub(crate) fn version_at_least(version: &str, (major, minor): (u64, u64)) -> bool {
     let mut parts = version
         .trim_start_matches('v')
         .split(['.', '-'])

@@ -21,8 +21,12 @@
 //!   committed version; cqrs-es's own `CqrsFramework::execute` discards it, and the API needs it
 //!   for ETags and read-your-writes.
 //! - [`reader`]: reads ranges of the ledger in order (audit log, projections, replays).
+//! - [`audit`]: bounded, per-tenant reads of the ledger and delivery facts (`/v1/audit/log`).
+//! - [`work`]: what delivery needs of JetStream: durable work consumers (router, dispatcher),
+//!   publishes with ids, headers and schedules, delivery facts, events by sequence.
 //! - [`error`]: `LedgerError` and `CommandError`.
 
+pub mod audit;
 pub mod chain;
 pub mod connect;
 pub mod error;
@@ -32,6 +36,7 @@ pub mod reader;
 pub mod record;
 pub mod store;
 pub mod streams;
+pub mod work;
 
 pub use connect::{Nats, connect};
 pub use error::{CommandError, LedgerError};
@@ -40,3 +45,7 @@ pub use names::Names;
 pub use record::{LedgerEntry, LedgerRecord, RecordedEvent};
 pub use store::{JetStreamEventStore, LedgerContext};
 pub use streams::{StreamSettings, ensure_streams};
+pub use work::{
+    ConsumerSettings, IncomingEvent, InvalidEvent, Outgoing, PendingAck, Schedule, Stored,
+    StoredFact, WorkMessage, WorkQueue, WorkStream,
+};

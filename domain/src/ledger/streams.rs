@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `<P>_LEDGER` | `<p>.ledger.>` | forever; deletes and purges denied |
 //! | `<P>_EVENTS` | `events.>` | `nats.events_max_age`; duplicate window for event ids |
-//! | `<P>_DISPATCH` | `<p>.dispatch.>` | work queue: a job leaves when acked |
+//! | `<P>_DISPATCH` | `<p>.dispatch.>` | work queue: a job leaves when acked; retries are held as scheduled messages |
 //! | `<P>_DELIVERIES` | `<p>.delivery.>` | `nats.deliveries_max_age` (0 = forever) |
 //!
 //! All use file storage and direct gets (reads by subject without a consumer).
@@ -79,6 +79,8 @@ pub async fn ensure_streams(nats: &Nats, settings: &StreamSettings) -> Result<()
             retention: RetentionPolicy::WorkQueue,
             duplicate_window: settings.events_duplicate_window,
             allow_direct: false,
+            // Retries wait as scheduled messages (see `work`), nats-server 2.12+.
+            allow_message_schedules: nats.supports_message_schedules(),
             ..base.clone()
         },
         Config {

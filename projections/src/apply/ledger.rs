@@ -9,39 +9,151 @@ use hookledger_domain::catalog::CatalogEvent;
 use hookledger_domain::ledger::reader::RawMessage;
 use hookledger_domain::ledger::{LedgerEntry, Names};
 use hookledger_domain::tenant::TenantEvent;
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection, PgPool};
 
+use super::copy::{CopyText, CopyWriter, TableCopy};
 use super::{corrupt, pg_time};
 use crate::view::Target;
-use crate::{ProjectionError, archive, checkpoint, webhooks};
+use crate::{ProjectionError, archive, checkpoint, history, webhooks};
 
+/// The ledger entries of a batch (parsed messages).
+fn entries(batch: &[&RawMessage]) -> Result<Vec<LedgerEntry>, ProjectionError> {
+    Ok(batch
+        .iter()
+        .map(|m| m.ledger_entry())
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The aggregate type of a ledger message (from its subject).
+fn kind<'e>(names: &Names, entry: &'e LedgerEntry) -> &'e str {
+    names
+        .parse_ledger_subject(&entry.subject)
+        .map(|(kind, _)| kind)
+        .unwrap_or(entry.record.aggregate_type.as_str())
+}
+
+fn unknown_kind(entry: &LedgerEntry, kind: &str) {
+    tracing::warn!(subject = %entry.subject, sequence = entry.sequence, aggregate_type = kind, "ledger message of an unknown aggregate type; archived only");
+}
+
+/// Applies a batch to the live tables (or any copy whose rows it may read back).
 pub(super) async fn apply(
     conn: &mut PgConnection,
     target: Target,
     names: &Names,
     batch: &[&RawMessage],
 ) -> Result<(), ProjectionError> {
-    let entries = batch
-        .iter()
-        .map(|m| m.ledger_entry())
-        .collect::<Result<Vec<_>, _>>()?;
+    let entries = entries(batch)?;
     archive::append(conn, target, &entries).await?;
     let mut hooks = Vec::new();
     for entry in &entries {
-        let kind = names
-            .parse_ledger_subject(&entry.subject)
-            .map(|(kind, _)| kind)
-            .unwrap_or(entry.record.aggregate_type.as_str());
-        match kind {
+        match kind(names, entry) {
             "webhook" => hooks.push(entry),
             "tenant" => apply_tenant(conn, target, entry).await?,
             "catalog" => apply_catalog(conn, target, entry).await?,
-            other => {
-                tracing::warn!(subject = %entry.subject, sequence = entry.sequence, aggregate_type = other, "ledger message of an unknown aggregate type; archived only")
-            }
+            other => unknown_kind(entry, other),
         }
     }
     webhooks::fold::apply(conn, target, &hooks).await
+}
+
+/// The rebuild's way of filling the ledger view's shadow tables, batch after batch, without
+/// reading them back: archive counters, webhooks and open history rows are carried in memory
+/// (see [`webhooks::fold::Carry`]); `events_archive` and `webhook_history` rows are streamed
+/// with `COPY` by a [`CopyWriter`] while the next batch is folded; `webhooks` is written once,
+/// at the end; the rare tenant and catalog messages go through the same statements as live.
+pub(crate) struct LedgerBulk {
+    names: Names,
+    counters: archive::Counters,
+    carry: webhooks::fold::Carry,
+    writer: CopyWriter,
+}
+
+impl LedgerBulk {
+    pub(crate) async fn open(pool: &PgPool, names: Names) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            names,
+            counters: archive::Counters::new(),
+            carry: webhooks::fold::Carry::default(),
+            writer: CopyWriter::open(pool).await?,
+        })
+    }
+
+    /// Folds `batch` and queues its rows; tenant and catalog messages are applied on `conn`.
+    pub(crate) async fn apply(
+        &mut self,
+        conn: &mut PgConnection,
+        batch: &[&RawMessage],
+    ) -> Result<(), ProjectionError> {
+        let entries = entries(batch)?;
+        let mut archive_rows = CopyText::new();
+        archive::Rows::of(&entries, &mut self.counters)?.copy_into(&mut archive_rows);
+        let mut hooks = Vec::new();
+        let mut others = Vec::new();
+        for entry in &entries {
+            match kind(&self.names, entry) {
+                "webhook" => hooks.push(entry),
+                "tenant" | "catalog" => others.push(entry),
+                other => unknown_kind(entry, other),
+            }
+        }
+        if !others.is_empty() {
+            let mut tx = conn.begin().await?;
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+            for entry in others {
+                match kind(&self.names, entry) {
+                    "tenant" => apply_tenant(&mut tx, Target::Shadow, entry).await?,
+                    _ => apply_catalog(&mut tx, Target::Shadow, entry).await?,
+                }
+            }
+            tx.commit().await?;
+        }
+        let mut history_rows = CopyText::new();
+        for row in self.carry.fold(&hooks)? {
+            row.copy_row(&mut history_rows);
+        }
+        let queued = std::time::Instant::now();
+        let sent = self.writer
+            .send(vec![
+                TableCopy {
+                    table: Target::Shadow.table(archive::TABLE),
+                    columns: archive::COPY_COLUMNS,
+                    rows: archive_rows,
+                },
+                TableCopy {
+                    table: Target::Shadow.table("webhook_history"),
+                    columns: history::COPY_COLUMNS,
+                    rows: history_rows,
+                },
+            ])
+            .await;
+        tracing::debug!(waited = ?queued.elapsed(), "rebuild batch folded and queued");
+        sent
+    }
+
+    /// Writes what is still in memory (the open history rows, every webhook) and waits for
+    /// the writer.
+    pub(crate) async fn finish(self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
+        let Self {
+            carry, mut writer, ..
+        } = self;
+        let (open, hooks) = carry.finish();
+        let mut history_rows = CopyText::new();
+        for row in &open {
+            row.copy_row(&mut history_rows);
+        }
+        writer
+            .send(vec![TableCopy {
+                table: Target::Shadow.table("webhook_history"),
+                columns: history::COPY_COLUMNS,
+                rows: history_rows,
+            }])
+            .await?;
+        writer.finish().await?;
+        webhooks::fold::upsert(conn, Target::Shadow, &hooks).await
+    }
 }
 
 async fn apply_tenant(

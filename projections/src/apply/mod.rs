@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - `ledger`: `LEDGER` messages → tenants, api_keys, event_types, webhooks (+ history),
-//!   events_archive.
+//!   events_archive; and [`LedgerBulk`], the same for a rebuild, without reading rows back.
+//! - `copy`: rows in `COPY` text format, and the rebuild's `COPY` writer task.
 //! - [`crate::deliveries`]' `fold`: `DELIVERIES` facts → deliveries, delivery_attempts, stats.
 
 use chrono::{DateTime, Duration, Utc};
@@ -18,10 +19,17 @@ use sqlx::PgConnection;
 use crate::view::Target;
 use crate::{ProjectionError, View};
 
+pub(crate) mod copy;
 mod ledger;
 
-/// Bind parameters per bulk statement (PostgreSQL allows 65,535).
-pub(crate) const BIND_CHUNK: usize = 30_000;
+pub(crate) use ledger::LedgerBulk;
+
+/// SQL turning `column` (a JSON array of strings, as text) into a `text[]`. Bulk statements
+/// bind each column as one array (`UNNEST($1::text[], …)`), and PostgreSQL has no arrays of
+/// arrays of different lengths, so `text[]` values travel as JSON text.
+pub(crate) fn text_array(column: &str) -> String {
+    format!("ARRAY(SELECT json_array_elements_text({column}::json))")
+}
 
 /// Applies `batch` (in stream order, all above the checkpoint) to `view`'s `target` tables,
 /// inside the caller's transaction.

@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use hookledger_domain::delivery::{AttemptRecord, DeliveryClosed, DeliveryFact};
 use hookledger_domain::ledger::reader::RawMessage;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::PgConnection;
 
 use super::{COLUMNS, DeliveryRow};
 use crate::ProjectionError;
-use crate::apply::{BIND_CHUNK, pg_time};
+use crate::apply::pg_time;
 use crate::stats::{self, StatsDelta};
 use crate::view::Target;
 
@@ -142,7 +142,7 @@ fn attempted(
     }
     row.attempt_count += 1;
     row.last_attempt = number;
-    row.last_outcome = code(&a.outcome);
+    row.last_outcome = Some(a.outcome.as_str().to_owned());
     row.response_status = a.response_status.map(i32::from);
     row.last_attempt_at = Some(pg_time(a.at));
     row.next_attempt_at = a.next_attempt_at.map(pg_time);
@@ -171,7 +171,7 @@ fn closed(
     delta.closed(status, at);
     row.status = status.to_owned();
     row.closed_at = Some(at);
-    row.reason = c.reason.as_ref().and_then(code);
+    row.reason = c.reason.map(|r| r.as_str().to_owned());
     row.next_attempt_at = None;
     row.sequence = sequence;
     true
@@ -205,40 +205,48 @@ async fn upsert(
     target: Target,
     rows: &[&DeliveryRow],
 ) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let updates = COLUMNS
         .split(", ")
         .filter(|c| !matches!(*c, "tenant" | "webhook_id" | "id"))
         .map(|c| format!("{c} = EXCLUDED.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    for chunk in rows.chunks(BIND_CHUNK / 16) {
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "INSERT INTO {} ({COLUMNS}) ",
-            target.table("deliveries")
-        ));
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(&r.tenant)
-                .push_bind(&r.webhook_id)
-                .push_bind(&r.id)
-                .push_bind(&r.event_id)
-                .push_bind(&r.event_type);
-            b.push_bind(&r.status)
-                .push_bind(r.attempt_count)
-                .push_bind(r.last_attempt)
-                .push_bind(&r.last_outcome);
-            b.push_bind(r.response_status)
-                .push_bind(r.last_attempt_at)
-                .push_bind(r.next_attempt_at)
-                .push_bind(r.created_at);
-            b.push_bind(r.closed_at)
-                .push_bind(&r.reason)
-                .push_bind(r.sequence);
-        });
-        q.push(format!(
-            " ON CONFLICT (tenant, webhook_id, id) DO UPDATE SET {updates}"
-        ));
-        q.build().execute(&mut *conn).await?;
-    }
+    let text = |f: fn(&DeliveryRow) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<&str>>();
+    let optional =
+        |f: fn(&DeliveryRow) -> Option<&str>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let time = |f: fn(&DeliveryRow) -> Option<DateTime<Utc>>| {
+        rows.iter().map(|r| f(r)).collect::<Vec<_>>()
+    };
+    sqlx::query(&format!(
+        "INSERT INTO {} ({COLUMNS})
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                              $7::int4[], $8::int4[], $9::text[], $10::int4[], $11::timestamptz[],
+                              $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[],
+                              $16::int8[])
+         ON CONFLICT (tenant, webhook_id, id) DO UPDATE SET {updates}",
+        target.table("deliveries")
+    ))
+    .bind(text(|r| &r.tenant))
+    .bind(text(|r| &r.webhook_id))
+    .bind(text(|r| &r.id))
+    .bind(text(|r| &r.event_id))
+    .bind(text(|r| &r.event_type))
+    .bind(text(|r| &r.status))
+    .bind(rows.iter().map(|r| r.attempt_count).collect::<Vec<i32>>())
+    .bind(rows.iter().map(|r| r.last_attempt).collect::<Vec<i32>>())
+    .bind(optional(|r| r.last_outcome.as_deref()))
+    .bind(rows.iter().map(|r| r.response_status).collect::<Vec<Option<i32>>>())
+    .bind(time(|r| r.last_attempt_at))
+    .bind(time(|r| r.next_attempt_at))
+    .bind(time(|r| Some(r.created_at)))
+    .bind(time(|r| r.closed_at))
+    .bind(optional(|r| r.reason.as_deref()))
+    .bind(rows.iter().map(|r| r.sequence).collect::<Vec<i64>>())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -247,30 +255,50 @@ async fn insert_attempts(
     target: Target,
     attempts: &[AttemptInsert],
 ) -> Result<(), ProjectionError> {
-    for chunk in attempts.chunks(BIND_CHUNK / 13) {
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "INSERT INTO {} (tenant, webhook_id, delivery_id, attempt, at, outcome, response_status, latency_ms, error, \
-             response_body, next_attempt_at, trigger, sequence) ",
-            target.table("delivery_attempts")
-        ));
-        q.push_values(chunk, |mut b, a| {
-            let r = &a.record;
-            b.push_bind(a.key.0.clone())
-                .push_bind(a.key.1.clone())
-                .push_bind(a.key.2.clone());
-            b.push_bind(i32::try_from(r.attempt).unwrap_or(i32::MAX))
-                .push_bind(pg_time(r.at));
-            b.push_bind(code(&r.outcome).unwrap_or_default())
-                .push_bind(r.response_status.map(i32::from));
-            b.push_bind(i64::try_from(r.latency_ms).unwrap_or(i64::MAX))
-                .push_bind(r.error.clone());
-            b.push_bind(r.response_body.clone())
-                .push_bind(r.next_attempt_at.map(pg_time))
-                .push_bind(code(&r.trigger));
-            b.push_bind(a.sequence);
-        });
-        q.push(" ON CONFLICT (tenant, webhook_id, delivery_id, attempt) DO NOTHING");
-        q.build().execute(&mut *conn).await?;
+    if attempts.is_empty() {
+        return Ok(());
     }
+    let key = |f: fn(&Key) -> &str| attempts.iter().map(|a| f(&a.key)).collect::<Vec<&str>>();
+    let records = || attempts.iter().map(|a| &a.record);
+    sqlx::query(&format!(
+        "INSERT INTO {} (tenant, webhook_id, delivery_id, attempt, at, outcome, response_status, latency_ms, error, \
+         response_body, next_attempt_at, trigger, sequence)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::timestamptz[], $6::text[],
+                              $7::int4[], $8::int8[], $9::text[], $10::text[], $11::timestamptz[], $12::text[],
+                              $13::int8[])
+         ON CONFLICT (tenant, webhook_id, delivery_id, attempt) DO NOTHING",
+        target.table("delivery_attempts")
+    ))
+    .bind(key(|k| &k.0))
+    .bind(key(|k| &k.1))
+    .bind(key(|k| &k.2))
+    .bind(
+        records()
+            .map(|r| i32::try_from(r.attempt).unwrap_or(i32::MAX))
+            .collect::<Vec<_>>(),
+    )
+    .bind(records().map(|r| pg_time(r.at)).collect::<Vec<_>>())
+    .bind(records().map(|r| r.outcome.as_str()).collect::<Vec<_>>())
+    .bind(
+        records()
+            .map(|r| r.response_status.map(i32::from))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        records()
+            .map(|r| i64::try_from(r.latency_ms).unwrap_or(i64::MAX))
+            .collect::<Vec<_>>(),
+    )
+    .bind(records().map(|r| r.error.as_deref()).collect::<Vec<_>>())
+    .bind(records().map(|r| r.response_body.as_deref()).collect::<Vec<_>>())
+    .bind(
+        records()
+            .map(|r| r.next_attempt_at.map(pg_time))
+            .collect::<Vec<_>>(),
+    )
+    .bind(records().map(|r| code(&r.trigger)).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|a| a.sequence).collect::<Vec<i64>>())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

@@ -9,19 +9,21 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use hookledger_domain::ledger::LedgerEntry;
 use hookledger_domain::webhook::{WebhookEvent, WebhookStatus};
 use serde::Deserialize;
 use serde_json::Value;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::PgConnection;
 
 use super::{COLUMNS, WebhookRow};
 use crate::ProjectionError;
-use crate::apply::{BIND_CHUNK, changes_of, corrupt, pg_time};
+use crate::apply::{changes_of, corrupt, pg_time, text_array};
 use crate::history::{self, HistoryInsert};
 use crate::view::Target;
 
-type Key = (String, String);
+pub(crate) type Key = (String, String);
 
 /// The spec as it appears in `webhook.created` and `webhook.updated` (camelCase JSON).
 #[derive(Deserialize)]
@@ -169,28 +171,30 @@ fn key_of(entry: &LedgerEntry) -> Result<Key, ProjectionError> {
     Ok((tenant.to_owned(), id.to_owned()))
 }
 
-/// Applies `entries` (webhook messages, in stream order) to the `target` tables.
-pub(crate) async fn apply(
-    conn: &mut PgConnection,
-    target: Target,
+/// A batch of webhook messages folded in memory.
+pub(crate) struct Folded {
+    /// One history row per message, in stream order. Every row but the last of its webhook is
+    /// closed (`valid_to` = the time of the webhook's next message); the last stays open.
+    pub(crate) history: Vec<HistoryInsert>,
+    /// The webhooks the batch touched, in the order first touched, with the time of their
+    /// first message in the batch (which closes the row that was open before it).
+    pub(crate) touched: Vec<(Key, DateTime<Utc>)>,
+}
+
+/// Folds `entries` (webhook messages, in stream order) into `states`, the webhooks before the
+/// batch (missing or `None`: absent or deleted), which hold the webhooks after it on return.
+pub(crate) fn fold_batch(
+    states: &mut HashMap<Key, Option<WebhookRow>>,
     entries: &[&LedgerEntry],
-) -> Result<(), ProjectionError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let keys = entries
-        .iter()
-        .map(|e| key_of(e))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut states = load(conn, target, &keys).await?;
+) -> Result<Folded, ProjectionError> {
     let mut history: Vec<HistoryInsert> = Vec::with_capacity(entries.len());
     let mut last_row: HashMap<Key, usize> = HashMap::new();
-    let mut to_close: Vec<(Key, chrono::DateTime<chrono::Utc>)> = Vec::new();
-    let mut order: Vec<Key> = Vec::new();
-    for (entry, key) in entries.iter().zip(&keys) {
-        let before = states.remove(key).flatten();
+    let mut touched = Vec::new();
+    for entry in entries {
+        let key = key_of(entry)?;
+        let before = states.remove(&key).flatten();
         if before.is_none()
-            && !last_row.contains_key(key)
+            && !last_row.contains_key(&key)
             && !entry
                 .record
                 .events
@@ -199,14 +203,11 @@ pub(crate) async fn apply(
         {
             tracing::warn!(subject = %entry.subject, sequence = entry.sequence, "webhook message for a webhook the view does not know");
         }
-        let after = fold(before, key, entry)?;
+        let after = fold(before, &key, entry)?;
         let at = pg_time(entry.time);
-        match last_row.get(key) {
+        match last_row.get(&key) {
             Some(&i) => history[i].valid_to = Some(at),
-            None => {
-                to_close.push((key.clone(), at));
-                order.push(key.clone());
-            }
+            None => touched.push((key.clone(), at)),
         }
         last_row.insert(key.clone(), history.len());
         history.push(HistoryInsert {
@@ -222,22 +223,88 @@ pub(crate) async fn apply(
                 .iter()
                 .map(|e| e.event_type.clone())
                 .collect(),
-            changes: changes_of(&entry.record.events),
-            state: after.as_ref().map(serde_json::to_value).transpose()?,
+            changes: changes_of(&entry.record.events).to_string(),
+            state: after.as_ref().map(serde_json::to_string).transpose()?,
         });
-        states.insert(key.clone(), after);
+        states.insert(key, after);
     }
-    history::close_open(conn, target, &to_close).await?;
-    history::insert(conn, target, &history).await?;
-    let (alive, gone): (Vec<_>, Vec<_>) = order
+    Ok(Folded { history, touched })
+}
+
+/// Applies `entries` (webhook messages, in stream order) to the `target` tables: loads the
+/// webhooks they touch, folds, then closes their open history rows, inserts the new ones,
+/// upserts the webhooks that survive and deletes the deleted ones.
+pub(crate) async fn apply(
+    conn: &mut PgConnection,
+    target: Target,
+    entries: &[&LedgerEntry],
+) -> Result<(), ProjectionError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let keys = entries
         .iter()
-        .map(|k| (k, states.remove(k).flatten()))
-        .partition(|(_, s)| s.is_some());
-    let alive: Vec<WebhookRow> = alive.into_iter().filter_map(|(_, s)| s).collect();
-    let gone: Vec<&Key> = gone.into_iter().map(|(k, _)| k).collect();
+        .map(|e| key_of(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut states = load(conn, target, &keys).await?;
+    let folded = fold_batch(&mut states, entries)?;
+    history::close_open(conn, target, &folded.touched).await?;
+    history::insert(conn, target, &folded.history).await?;
+    let mut alive = Vec::new();
+    let mut gone = Vec::new();
+    for (key, _) in &folded.touched {
+        match states.remove(key).flatten() {
+            Some(row) => alive.push(row),
+            None => gone.push(key),
+        }
+    }
     upsert(conn, target, &alive).await?;
     delete(conn, target, &gone).await?;
     Ok(())
+}
+
+/// The rebuild's side of the fold: the webhooks and their open history rows carried from one
+/// batch to the next in memory, so a rebuild never reads its shadow tables back and writes
+/// each history row once, complete (memory grows with the number of webhooks, not of messages).
+#[derive(Default)]
+pub(crate) struct Carry {
+    states: HashMap<Key, Option<WebhookRow>>,
+    /// The latest history row of each webhook, still valid (its `valid_to` is not known yet).
+    open: HashMap<Key, HistoryInsert>,
+}
+
+impl Carry {
+    /// Folds a batch; returns the history rows that are complete now (closed ones).
+    pub(crate) fn fold(
+        &mut self,
+        entries: &[&LedgerEntry],
+    ) -> Result<Vec<HistoryInsert>, ProjectionError> {
+        let folded = fold_batch(&mut self.states, entries)?;
+        let mut done = Vec::with_capacity(folded.history.len());
+        for (key, at) in &folded.touched {
+            if let Some(mut row) = self.open.remove(key) {
+                row.valid_to = Some(*at);
+                done.push(row);
+            }
+        }
+        for row in folded.history {
+            if row.valid_to.is_some() {
+                done.push(row);
+            } else {
+                self.open
+                    .insert((row.tenant.clone(), row.webhook_id.clone()), row);
+            }
+        }
+        Ok(done)
+    }
+
+    /// The end of the rebuild: the history rows still open, and the webhooks that exist.
+    pub(crate) fn finish(self) -> (Vec<HistoryInsert>, Vec<WebhookRow>) {
+        (
+            self.open.into_values().collect(),
+            self.states.into_values().flatten().collect(),
+        )
+    }
 }
 
 /// The current rows of the webhooks in `keys`; absent ones map to `None` (or are missing).
@@ -262,48 +329,90 @@ async fn load(
         .collect())
 }
 
-async fn upsert(
+/// Inserts or replaces `rows` (at most [`UPSERT_CHUNK`] per statement).
+pub(crate) async fn upsert(
     conn: &mut PgConnection,
     target: Target,
     rows: &[WebhookRow],
 ) -> Result<(), ProjectionError> {
+    for chunk in rows.chunks(UPSERT_CHUNK) {
+        upsert_chunk(conn, target, chunk).await?;
+    }
+    Ok(())
+}
+
+/// Rows per upsert statement (a rebuild writes every webhook at once).
+const UPSERT_CHUNK: usize = 10_000;
+
+async fn upsert_chunk(
+    conn: &mut PgConnection,
+    target: Target,
+    rows: &[WebhookRow],
+) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let updates = COLUMNS
         .split(", ")
         .filter(|c| *c != "tenant" && *c != "id")
         .map(|c| format!("{c} = EXCLUDED.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    for chunk in rows.chunks(BIND_CHUNK / 21) {
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "INSERT INTO {} ({COLUMNS}) ",
-            target.table("webhooks")
-        ));
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(&r.tenant)
-                .push_bind(&r.id)
-                .push_bind(&r.name)
-                .push_bind(&r.description)
-                .push_bind(&r.url);
-            b.push_bind(&r.http_method)
-                .push_bind(&r.events)
-                .push_bind(&r.filter)
-                .push_bind(&r.headers)
-                .push_bind(&r.properties);
-            b.push_bind(&r.status)
-                .push_bind(r.retry_attempts)
-                .push_bind(r.retry_delay_seconds)
-                .push_bind(&r.retry_policy);
-            b.push_bind(r.timeout_seconds)
-                .push_bind(&r.errors_email)
-                .push_bind(r.created_at)
-                .push_bind(r.updated_at);
-            b.push_bind(&r.created_by)
-                .push_bind(&r.updated_by)
-                .push_bind(r.version);
-        });
-        q.push(format!(" ON CONFLICT (tenant, id) DO UPDATE SET {updates}"));
-        q.build().execute(&mut *conn).await?;
-    }
+    let column = |f: fn(&WebhookRow) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
+    let optional =
+        |f: fn(&WebhookRow) -> Option<&str>| rows.iter().map(f).collect::<Vec<Option<&str>>>();
+    let int = |f: fn(&WebhookRow) -> i32| rows.iter().map(f).collect::<Vec<i32>>();
+    let time = |f: fn(&WebhookRow) -> DateTime<Utc>| {
+        rows.iter().map(f).collect::<Vec<_>>()
+    };
+    let events = rows
+        .iter()
+        .map(|r| serde_json::to_string(&r.events))
+        .collect::<Result<Vec<_>, _>>()?;
+    let filters: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| r.filter.as_ref().map(Value::to_string))
+        .collect();
+    let headers: Vec<String> = rows.iter().map(|r| r.headers.to_string()).collect();
+    let properties: Vec<String> = rows.iter().map(|r| r.properties.to_string()).collect();
+    let versions: Vec<i64> = rows.iter().map(|r| r.version).collect();
+    sqlx::query(&format!(
+        "INSERT INTO {} ({COLUMNS})
+         SELECT tenant, id, name, description, url, http_method, {}, filter::jsonb, headers::jsonb,
+                properties::jsonb, status, retry_attempts, retry_delay_seconds, retry_policy,
+                timeout_seconds, errors_email, created_at, updated_at, created_by, updated_by, version
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::text[], $9::text[], $10::text[], $11::text[], $12::int4[], $13::int4[],
+                       $14::text[], $15::int4[], $16::text[], $17::timestamptz[], $18::timestamptz[],
+                       $19::text[], $20::text[], $21::int8[])
+             AS x({COLUMNS})
+         ON CONFLICT (tenant, id) DO UPDATE SET {updates}",
+        target.table("webhooks"),
+        text_array("events"),
+    ))
+    .bind(column(|r| &r.tenant))
+    .bind(column(|r| &r.id))
+    .bind(column(|r| &r.name))
+    .bind(optional(|r| r.description.as_deref()))
+    .bind(column(|r| &r.url))
+    .bind(column(|r| &r.http_method))
+    .bind(&events)
+    .bind(&filters)
+    .bind(&headers)
+    .bind(&properties)
+    .bind(column(|r| &r.status))
+    .bind(int(|r| r.retry_attempts))
+    .bind(int(|r| r.retry_delay_seconds))
+    .bind(column(|r| &r.retry_policy))
+    .bind(int(|r| r.timeout_seconds))
+    .bind(optional(|r| r.errors_email.as_deref()))
+    .bind(time(|r| r.created_at))
+    .bind(time(|r| r.updated_at))
+    .bind(column(|r| &r.created_by))
+    .bind(column(|r| &r.updated_by))
+    .bind(&versions)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -64,11 +64,23 @@ pub fn test_config(env: &TestEnv) -> Config {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        let env = TestEnv::new().await;
-        let config = test_config(&env);
+        Self::spawn_with(Roles::ALL, |_| {}).await
+    }
+
+    /// As [`TestApp::spawn`], running only `roles`, with the test configuration adjusted by
+    /// `configure`.
+    pub async fn spawn_with(roles: Roles, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_on(TestEnv::new().await, roles, configure).await
+    }
+
+    /// As [`TestApp::spawn_with`], on a given environment (a test's own nats-server, say:
+    /// `configure` then sets `nats.url`).
+    pub async fn spawn_on(env: TestEnv, roles: Roles, configure: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config(&env);
+        configure(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let shutdown = CancellationToken::new();
-        let app = Application::build(config, Some(listener), Roles::ALL, shutdown.clone())
+        let app = Application::build(config, Some(listener), roles, shutdown.clone())
             .await
             .expect("app builds");
         let addr = app.local_addr().expect("listening");

@@ -5,10 +5,14 @@
 //! - [`TestApp::spawn`]: the whole hookledger process in-process on `127.0.0.1:0` over a
 //!   `TestEnv`, stopped (cancel + drain) on drop.
 //! - [`poll::eventually`]: waiting without sleeps.
+//! - [`receiver::TestReceiver`]: a real HTTP receiver with scripted answers;
+//!   [`smtp::SmtpSink`]: a local SMTP server that keeps what it receives.
 
 pub mod app;
 pub mod nats_server;
 pub mod poll;
+pub mod receiver;
+pub mod smtp;
 
 use std::sync::{Arc, Once};
 

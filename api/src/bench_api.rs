@@ -1,0 +1,252 @@
+//! `hookledger bench api`: HTTP throughput and latency of the native API at N concurrent
+//! clients: `POST /v1/webhooks` (each create on the ledger and visible to a GET when it
+//! answers), then `GET /v1/webhooks?limit=20` of a tenant with 50 webhooks, then of the tenant
+//! holding every webhook the create phase made (its `total` is a count over all of them).
+//!
+//! Without `--url` it runs the whole process in-process on `127.0.0.1:0` against the configured
+//! NATS (a throw-away prefix, streams deleted afterwards) and a throw-away database created
+//! from `postgres.url` (dropped afterwards), with the rate limit off; client and server then
+//! share the machine's cores. With `--url` and `--key` it measures a running server (the key's
+//! tenant needs the event type `lead.created`, and its rate limit must allow the load).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+use sqlx::Connection as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Application, Config, Roles};
+
+/// Webhooks of the tenant whose list is read in the first list phase (a typical tenant).
+const LIST_TENANT_WEBHOOKS: usize = 50;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Concurrent clients.
+    pub concurrency: usize,
+    /// Seconds per phase.
+    pub seconds: u64,
+    /// A running server; in-process when `None`.
+    pub url: Option<String>,
+    /// The API key for `url`.
+    pub key: Option<String>,
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+}
+
+/// Runs `request` from `concurrency` clients for `seconds`; prints requests/s and latency.
+async fn phase<F, Fut>(
+    name: &str,
+    concurrency: usize,
+    seconds: u64,
+    request: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let request = Arc::new(request);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..concurrency {
+        let request = request.clone();
+        clients.spawn(async move {
+            let mut samples = Vec::new();
+            let mut i = 0;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                request(client * 1_000_000 + i).await?;
+                samples.push(t.elapsed());
+                i += 1;
+            }
+            anyhow::Ok(samples)
+        });
+    }
+    let mut samples = Vec::new();
+    while let Some(done) = clients.join_next().await {
+        samples.extend(done??);
+    }
+    let elapsed = start.elapsed();
+    samples.sort_unstable();
+    println!(
+        "{name:<34} {:>7} requests in {:>5.2} s = {:>7.0}/s   p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        samples.len(),
+        elapsed.as_secs_f64(),
+        samples.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        percentile(&samples, 1.0),
+    );
+    Ok(())
+}
+
+/// Runs the create phase with `key`, then a list phase per `(label, key)` of `lists`.
+async fn measure(
+    base: &str,
+    key: &str,
+    lists: &[(String, String)],
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(settings.concurrency)
+        .build()?;
+    let (c, s) = (settings.concurrency, settings.seconds);
+    let (h, b, k) = (http.clone(), base.to_owned(), key.to_owned());
+    phase("POST /v1/webhooks (create)", c, s, move |i| {
+        let request = h.post(format!("{b}/v1/webhooks")).header("x-api-key", &k).json(&json!({
+            "name": format!("bench {i}"), "url": "https://bench.example.com/hook", "events": ["lead.*"]
+        }));
+        async move {
+            let response = request.send().await?;
+            anyhow::ensure!(response.status() == 201, "create answered {}", response.status());
+            Ok(())
+        }
+    })
+    .await?;
+    for (label, key) in lists {
+        let (h, b, k) = (http.clone(), base.to_owned(), key.clone());
+        phase(
+            &format!("GET /v1/webhooks?limit=20 ({label})"),
+            c,
+            s,
+            move |_| {
+                let request = h
+                    .get(format!("{b}/v1/webhooks?limit=20"))
+                    .header("x-api-key", &k);
+                async move {
+                    let response = request.send().await?;
+                    anyhow::ensure!(
+                        response.status() == 200,
+                        "list answered {}",
+                        response.status()
+                    );
+                    response.bytes().await?;
+                    Ok(())
+                }
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A tenant with the `lead.created` event type and `webhooks` webhooks: its key.
+async fn tenant(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    webhooks: usize,
+) -> anyhow::Result<String> {
+    let tenant: Value = http
+        .post(format!("{base}/v1/admin/tenants"))
+        .bearer_auth(token)
+        .json(&json!({"id": id}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let key = tenant["apiKey"]["key"]
+        .as_str()
+        .context("tenant key")?
+        .to_owned();
+    http.post(format!("{base}/v1/event-types"))
+        .header("x-api-key", &key)
+        .json(&json!({"name": "lead.created"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    for i in 0..webhooks {
+        let body = json!({"name": format!("seed {i}"), "url": "https://bench.example.com/hook",
+            "events": ["lead.*"]});
+        http.post(format!("{base}/v1/webhooks"))
+            .header("x-api-key", &key)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    Ok(key)
+}
+
+/// Runs the API benchmark.
+pub async fn api(config: &Config, settings: &Settings) -> anyhow::Result<()> {
+    if let Some(url) = &settings.url {
+        let key = settings.key.as_deref().context("--url needs --key")?;
+        println!(
+            "server {url}, {} clients, {} s per phase",
+            settings.concurrency, settings.seconds
+        );
+        let lists = [("the key's tenant".to_owned(), key.to_owned())];
+        return measure(url.trim_end_matches('/'), key, &lists, settings).await;
+    }
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let run = format!("bench-api-{}", &id[20..]);
+    let database = run.replace('-', "_");
+    let admin = config.postgres.url.clone();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .context("postgres.url")?;
+    sqlx::query(&format!("CREATE DATABASE \"{database}\""))
+        .execute(&mut conn)
+        .await?;
+    let mut url = url::Url::parse(&admin)?;
+    url.set_path(&format!("/{database}"));
+    let mut bench = config.clone();
+    bench.postgres.url = url.to_string();
+    bench.nats.prefix = run.clone();
+    bench.nats.events_subject = format!("{run}-events");
+    bench.http.rate_limit_per_second = 0.0;
+    bench.http.operator_token = format!("bench-operator-{id}");
+    let result = in_process(bench, settings).await;
+    let dropped = sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+    ))
+    .execute(&mut conn)
+    .await;
+    result?;
+    dropped?;
+    Ok(())
+}
+
+async fn in_process(config: Config, settings: &Settings) -> anyhow::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let shutdown = CancellationToken::new();
+    let token = config.http.operator_token.clone();
+    let app = Application::build(config, Some(listener), Roles::ALL, shutdown.clone()).await?;
+    let nats = app.state().nats.clone();
+    let base = format!("http://{}", app.local_addr().context("listening")?);
+    let server = tokio::spawn(app.run());
+    println!(
+        "in-process server on {base}, nats-server {}, {} clients, {} s per phase",
+        nats.server_version(),
+        settings.concurrency,
+        settings.seconds
+    );
+    let result = async {
+        let http = reqwest::Client::new();
+        let writer = tenant(&http, &base, &token, "bench", 0).await?;
+        let reader = tenant(&http, &base, &token, "bench-list", LIST_TENANT_WEBHOOKS).await?;
+        let lists = [
+            (format!("tenant of {LIST_TENANT_WEBHOOKS} webhooks"), reader),
+            ("tenant of every created webhook".to_owned(), writer.clone()),
+        ];
+        measure(&base, &writer, &lists, settings).await
+    }
+    .await;
+    shutdown.cancel();
+    server.await??;
+    nats.delete_streams().await?;
+    result
+}

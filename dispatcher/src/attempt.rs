@@ -1,0 +1,236 @@
+//! One HTTP attempt: send the signed request, classify what happened.
+//!
+//! The result is data ([`AttemptResult`]): a closed [`AttemptOutcome`] code, the status, the
+//! latency (until the response head arrived), a short error text for people, the start of the
+//! response body (at most `response_excerpt_bytes`, cut at a character boundary) and the
+//! receiver's `Retry-After`. Nothing here decides about retries ([`crate::retry`]) or writes
+//! facts ([`crate::process`]).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use hookledger_domain::delivery::AttemptOutcome;
+use hookledger_domain::webhook::HttpMethod;
+
+use crate::client::{DnsFailure, ForbiddenTarget, check_literal_host};
+use crate::retry::{AttemptSummary, parse_retry_after};
+
+/// A request ready to send.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: HttpMethod,
+    pub url: String,
+    /// Every header: content type, custom headers, signature headers.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub timeout: Duration,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptResult {
+    pub outcome: AttemptOutcome,
+    pub status: Option<u16>,
+    pub latency: Duration,
+    pub error: Option<String>,
+    pub response_body: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+impl AttemptResult {
+    /// A result without a request (paused webhook, refused target).
+    pub fn not_sent(outcome: AttemptOutcome, error: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            status: None,
+            latency: Duration::ZERO,
+            error: Some(error.into()),
+            response_body: None,
+            retry_after: None,
+        }
+    }
+
+    /// What the retry policy needs to know.
+    pub fn summary(&self) -> AttemptSummary {
+        AttemptSummary {
+            outcome: self.outcome,
+            status: self.status,
+            retry_after: self.retry_after,
+        }
+    }
+}
+
+/// Sends `request` once. Never fails: every failure is an outcome.
+pub async fn send(
+    client: &reqwest::Client,
+    request: HttpRequest,
+    allow_private: bool,
+    excerpt_bytes: usize,
+) -> AttemptResult {
+    let url = match url::Url::parse(&request.url) {
+        Ok(url) => url,
+        Err(e) => return AttemptResult::not_sent(AttemptOutcome::Connect, format!("bad URL: {e}")),
+    };
+    if let Err(refused) = check_literal_host(&url, allow_private) {
+        return AttemptResult::not_sent(AttemptOutcome::RefusedTarget, refused.to_string());
+    }
+    let method = match request.method {
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+        HttpMethod::Patch => reqwest::Method::PATCH,
+    };
+    let mut builder = client
+        .request(method, url)
+        .timeout(request.timeout)
+        .body(request.body);
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let started = Instant::now();
+    let mut response = match builder.send().await {
+        Ok(response) => response,
+        Err(error) => {
+            let (outcome, text) = classify(&error);
+            let mut result = AttemptResult::not_sent(outcome, text);
+            result.latency = started.elapsed();
+            return result;
+        }
+    };
+    let latency = started.elapsed();
+    let status = response.status().as_u16();
+    let retry_after = (response.headers().get(reqwest::header::RETRY_AFTER))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, Utc::now()));
+    let mut head = Vec::new();
+    let mut body_error = None;
+    while head.len() < excerpt_bytes {
+        match response.chunk().await {
+            Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                body_error = Some(format!("reading the response body: {}", chain(&e)));
+                break;
+            }
+        }
+    }
+    let outcome = match status {
+        200..=299 => AttemptOutcome::Success,
+        410 => AttemptOutcome::Gone,
+        _ => AttemptOutcome::HttpError,
+    };
+    let error = match outcome {
+        AttemptOutcome::Success => None,
+        _ => Some(format!("HTTP {status}")),
+    };
+    AttemptResult {
+        outcome,
+        status: Some(status),
+        latency,
+        error: error.or(body_error),
+        response_body: (!head.is_empty()).then(|| excerpt(&head, excerpt_bytes)),
+        retry_after,
+    }
+}
+
+/// The outcome of a request that got no response, and what to tell people about it.
+fn classify(error: &reqwest::Error) -> (AttemptOutcome, String) {
+    let text = chain(error);
+    if error.is_timeout() {
+        return (AttemptOutcome::Timeout, text);
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<ForbiddenTarget>().is_some() {
+            return (AttemptOutcome::RefusedTarget, text);
+        }
+        if e.downcast_ref::<DnsFailure>().is_some() {
+            return (AttemptOutcome::Dns, text);
+        }
+        source = e.source();
+    }
+    (AttemptOutcome::Connect, text)
+}
+
+/// An error with its causes, `a: b: c`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = e.source();
+    }
+    text
+}
+
+/// The first `max` bytes of `body` as text, cut at a character boundary, invalid UTF-8
+/// replaced.
+pub fn excerpt(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(max + 4)]);
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_is_bounded_and_cut_at_a_character_boundary() {
+        assert_eq!(excerpt(b"hello", 3), "hel");
+        assert_eq!(excerpt("ééé".as_bytes(), 3), "é");
+        assert_eq!(excerpt(&[0xff, b'a'], 10), "\u{fffd}a");
+    }
+
+    #[tokio::test]
+    async fn a_refused_literal_target_is_not_sent() {
+        let client = crate::client::build(false).unwrap();
+        let request = HttpRequest {
+            method: HttpMethod::Post,
+            url: "http://127.0.0.1:9/hook".into(),
+            headers: vec![],
+            body: Bytes::new(),
+            timeout: Duration::from_secs(1),
+        };
+        let result = send(&client, request.clone(), false, 100).await;
+        assert_eq!(result.outcome, AttemptOutcome::RefusedTarget);
+        let named = HttpRequest {
+            url: "http://localhost:9/hook".into(),
+            ..request.clone()
+        };
+        assert_eq!(
+            send(&client, named, false, 100).await.outcome,
+            AttemptOutcome::RefusedTarget
+        );
+        let allowed = send(&crate::client::build(true).unwrap(), request, true, 100).await;
+        assert_eq!(allowed.outcome, AttemptOutcome::Connect, "{allowed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_is_a_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let request = HttpRequest {
+            method: HttpMethod::Post,
+            url: format!("http://{addr}/hook"),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Bytes::from_static(b"{}"),
+            timeout: Duration::from_millis(200),
+        };
+        let result = send(&crate::client::build(true).unwrap(), request, true, 100).await;
+        assert_eq!(result.outcome, AttemptOutcome::Timeout, "{result:?}");
+    }
+}

@@ -1,0 +1,176 @@
+//! The router: EVENTS → one DISPATCH job per (event × matching webhook).
+//!
+//! A durable pull consumer on EVENTS (`<p>_router`) hands over batches of whatever events are
+//! ready (at most [`BATCH`]). For each batch the router first makes sure its [`Registry`] has
+//! applied the ledger up to the stream's current last sequence, then matches every event, sends
+//! one job per match (`Nats-Msg-Id = <events seq>:<webhookId>`, so handling an event twice makes
+//! one job), awaits the publish acknowledgements, and only then acks the events. Publishes are
+//! awaited in windows of at most [`WINDOW`] (the client itself allows 5,000 in flight). An
+//! event whose jobs could not all be stored is NAKed and comes back; the jobs already stored
+//! are not made twice.
+//!
+//! Events that cannot be delivered (a subject that is not `events.<tenant>.<type>`, a body
+//! that is not JSON) are terminated with a warning: retrying cannot fix them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use hookledger_domain::delivery::DeliveryTrigger;
+use hookledger_domain::ids::DeliveryId;
+use hookledger_domain::ledger::reader::StreamKind;
+use hookledger_domain::ledger::{
+    ConsumerSettings, LedgerError, PendingAck, WorkMessage, WorkQueue,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::Inner;
+use crate::job::{EventBody, Job};
+use crate::registry::Registry;
+
+/// Events handled per batch, at most.
+pub(crate) const BATCH: usize = 512;
+/// Job publishes awaiting their acknowledgement, at most.
+pub(crate) const WINDOW: usize = 1024;
+/// How long a batch waits for the registry to reach the ledger's last sequence.
+const CATCH_UP: Duration = Duration::from_secs(10);
+/// An event whose jobs could not be stored comes back after this long.
+const RETRY_EVENT: Duration = Duration::from_secs(1);
+
+/// Routes until `shutdown`; returns an error when the consumer breaks (the caller restarts).
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+) -> Result<(), LedgerError> {
+    let settings = ConsumerSettings {
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 20_000,
+        batch: BATCH,
+    };
+    let mut messages = inner
+        .nats
+        .work_consumer(WorkQueue::Router, &settings)
+        .await?;
+    tracing::info!("router started");
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            next = messages.next() => next,
+        };
+        let mut batch = vec![first.ok_or_else(ended)??];
+        while batch.len() < BATCH {
+            match messages.next().now_or_never() {
+                Some(Some(message)) => batch.push(message?),
+                Some(None) => return Err(ended()),
+                None => break,
+            }
+        }
+        route_batch(&inner, &registry, batch).await;
+    }
+}
+
+fn ended() -> LedgerError {
+    LedgerError::Unavailable("the router's consumer stopped".into())
+}
+
+/// Outcome of one event of a batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Ack,
+    Nak,
+    Term,
+}
+
+async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>) {
+    let caught_up = match inner.nats.head(StreamKind::Ledger).await {
+        Ok(head) => registry.catch_up(head, CATCH_UP).await,
+        Err(e) => Err(e),
+    };
+    if let Err(error) = caught_up {
+        tracing::warn!(%error, events = batch.len(), "cannot see the current webhooks; the events come back later");
+        for message in &batch {
+            let _ = message.nak(Some(RETRY_EVENT)).await;
+        }
+        return;
+    }
+    let mut fates = vec![Fate::Ack; batch.len()];
+    let mut pending: Vec<(usize, PendingAck)> = Vec::new();
+    let mut jobs = 0usize;
+    for (i, message) in batch.iter().enumerate() {
+        let event = match message.event(inner.nats.names()) {
+            Ok(event) => event,
+            Err(invalid) => {
+                tracing::warn!(error = %invalid, "event cannot be delivered; dropped");
+                fates[i] = Fate::Term;
+                continue;
+            }
+        };
+        let data = match serde_json::from_slice(&event.data) {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::warn!(sequence = event.sequence, tenant = %event.tenant, error = %e, "event body is not JSON; dropped");
+                fates[i] = Fate::Term;
+                continue;
+            }
+        };
+        let matches = registry.matching(&event.tenant, &event.event_type, &data);
+        metrics::counter!("hookledger_router_events_total", "result" => if matches.is_empty() { "unmatched" } else { "routed" }).increment(1);
+        let body = EventBody {
+            id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            timestamp: event.occurred_at,
+            data,
+        };
+        for webhook_id in matches {
+            let msg_id = Job::routed_msg_id(event.sequence, &webhook_id);
+            let job = Job {
+                tenant: event.tenant.clone(),
+                webhook_id,
+                delivery_id: DeliveryId::new(),
+                event: body.clone(),
+                event_sequence: Some(event.sequence),
+                attempt: 1,
+                first_attempt: 1,
+                trigger: DeliveryTrigger::Event,
+            };
+            match inner
+                .nats
+                .send(job.message(inner.nats.names(), msg_id))
+                .await
+            {
+                Ok(ack) => pending.push((i, ack)),
+                Err(error) => {
+                    tracing::warn!(%error, "job publish failed; the event comes back");
+                    fates[i] = Fate::Nak;
+                }
+            }
+            jobs += 1;
+            if pending.len() >= WINDOW {
+                settle(&mut pending, &mut fates).await;
+            }
+        }
+    }
+    settle(&mut pending, &mut fates).await;
+    metrics::counter!("hookledger_router_jobs_total").increment(jobs as u64);
+    for (message, fate) in batch.iter().zip(fates) {
+        let result = match fate {
+            Fate::Ack => message.ack().await,
+            Fate::Nak => message.nak(Some(RETRY_EVENT)).await,
+            Fate::Term => message.term().await,
+        };
+        if let Err(error) = result {
+            tracing::debug!(%error, "acknowledging an event failed; it will be routed again");
+        }
+    }
+}
+
+/// Awaits every pending job publish; an event with a failed one is NAKed.
+async fn settle(pending: &mut Vec<(usize, PendingAck)>, fates: &mut [Fate]) {
+    for (i, ack) in pending.drain(..) {
+        if let Err(error) = ack.wait().await {
+            tracing::warn!(%error, "job was not stored; the event comes back");
+            fates[i] = Fate::Nak;
+        }
+    }
+}
