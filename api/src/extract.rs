@@ -5,6 +5,7 @@
 //!   (which PostgreSQL cannot store) → 422.
 //! - [`ApiQuery`]: query strings; a malformed one → 400, one holding `%00` → 422.
 //! - [`ApiPath`]: path parameters; a malformed one → 400.
+//! - [`ApiBody`]: a raw body (for routes whose body is optional); too large → 413.
 //! - [`TenantAuth`]: the tenant's API key, as `x-api-key: KEY` or `Authorization: Bearer KEY`
 //!   (checked through the [`crate::keycache`]), then the key's rate limit. Unknown or revoked →
 //!   401; over the rate → 429.
@@ -62,6 +63,33 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
+    }
+}
+
+/// A raw body whose rejections are problem documents (too large → 413).
+pub struct ApiBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let limit = req
+            .extensions()
+            .get::<Arc<HttpRuntime>>()
+            .map_or(0, |r| r.max_body_bytes);
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(limit)
+                } else {
+                    ApiError::BadRequest {
+                        detail: rejection.body_text(),
+                        errors: Vec::new(),
+                    }
+                }
+            })
     }
 }
 

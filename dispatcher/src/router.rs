@@ -23,6 +23,7 @@ use hookledger_domain::ledger::{
     ConsumerSettings, LedgerError, PendingAck, WorkMessage, WorkQueue,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::Inner;
 use crate::job::{EventBody, Job};
@@ -66,7 +67,8 @@ pub(crate) async fn run(
                 None => break,
             }
         }
-        route_batch(&inner, &registry, batch).await;
+        let span = tracing::debug_span!("router.batch", events = batch.len());
+        route_batch(&inner, &registry, batch).instrument(span).await;
     }
 }
 
@@ -165,10 +167,14 @@ async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>
     }
 }
 
-/// Awaits every pending job publish; an event with a failed one is NAKed.
+/// Awaits every pending job publish, together (a publish lost with its connection costs one
+/// ack timeout for the whole window, not one each); an event with a failed one is NAKed.
 async fn settle(pending: &mut Vec<(usize, PendingAck)>, fates: &mut [Fate]) {
-    for (i, ack) in pending.drain(..) {
-        if let Err(error) = ack.wait().await {
+    let waits = pending
+        .drain(..)
+        .map(|(i, ack)| async move { (i, ack.wait().await) });
+    for (i, stored) in futures::future::join_all(waits).await {
+        if let Err(error) = stored {
             tracing::warn!(%error, "job was not stored; the event comes back");
             fates[i] = Fate::Nak;
         }

@@ -22,8 +22,10 @@
 //!
 //! While a job waits or sends, it tells the server "in progress" every third of `ack_wait`; a
 //! job whose worker died is delivered again after `ack_wait`. A job delivered again first
-//! looks for its attempt's fact: if the attempt was recorded, it continues from the fact
-//! instead of sending again.
+//! looks at its delivery's last fact: if its attempt was recorded, it continues from the fact
+//! instead of sending again; if the delivery went past it (closed, or a later attempt), the
+//! job is simply acked. Only an attempt that was in flight, sent but not yet recorded, is
+//! sent twice.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -105,8 +107,9 @@ async fn handle(inner: Arc<Inner>, message: WorkMessage, _intake: OwnedSemaphore
     let span = tracing::info_span!("delivery", tenant = %job.tenant, webhook_id = %job.webhook_id,
         delivery_id = %job.delivery_id, attempt = job.attempt);
     let every = inner.settings.ack_wait / 3;
-    let done =
-        with_progress(&message, every, process(&inner, &job, &message)).instrument(span.clone());
+    // Boxed: the attempt's future is large, and tasks are spawned (moved) by the thousand.
+    let work = Box::pin(process(&inner, &job, &message));
+    let done = with_progress(&message, every, work).instrument(span.clone());
     let result = match done.await {
         Step::Ack => message.ack().await,
         Step::Later(delay) => message.nak(Some(delay)).await,
@@ -124,6 +127,7 @@ enum Step {
 
 async fn process(inner: &Inner, job: &Job, message: &WorkMessage) -> Step {
     if message.delivered() > 1 {
+        // Delivered again (a worker died, or an ack was lost): the facts say how far it got.
         match inner
             .nats
             .last_fact(&job.tenant, &job.webhook_id, &job.delivery_id)
@@ -135,6 +139,16 @@ async fn process(inner: &Inner, job: &Job, message: &WorkMessage) -> Step {
                         Ok(()) => Step::Ack,
                         Err(error) => failed(error),
                     };
+                }
+                DeliveryFact::Attempted(record) if record.attempt > job.attempt => {
+                    tracing::debug!("a later attempt is recorded; this job is done");
+                    return Step::Ack;
+                }
+                DeliveryFact::Succeeded(closed) | DeliveryFact::Failed(closed)
+                    if closed.attempts >= job.attempt =>
+                {
+                    tracing::debug!("the delivery was closed after this attempt; done");
+                    return Step::Ack;
                 }
                 _ => {}
             },

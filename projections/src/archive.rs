@@ -14,10 +14,9 @@ use std::collections::HashMap;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, EventStore};
 use hookledger_domain::ledger::LedgerEntry;
-use hookledger_domain::ledger::store::SEQUENCE_KEY;
 use postgres_es::PostgresEventRepository;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 use crate::ProjectionError;
@@ -64,6 +63,21 @@ struct Payload<'a> {
     event_type: &'a str,
 }
 
+/// `metadata`: string values only, as cqrs-es expects. Fields in sorted order, as a
+/// `serde_json::Map` writes them; `ledger.sequence` is the event store's `SEQUENCE_KEY` (a
+/// test checks).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Metadata<'a> {
+    actor: &'a str,
+    command_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<&'a str>,
+    #[serde(rename = "ledger.sequence")]
+    sequence: String,
+    occurred_at: String,
+}
+
 /// The archive rows of a batch, column by column (bound as arrays, or copied).
 pub(crate) struct Rows<'a> {
     aggregate_type: Vec<&'a str>,
@@ -97,15 +111,13 @@ impl<'a> Rows<'a> {
             let counter = counters
                 .entry((record.aggregate_type.clone(), record.aggregate_id.clone()))
                 .or_insert(0);
-            let mut metadata = Map::new();
-            metadata.insert(SEQUENCE_KEY.into(), entry.sequence.to_string().into());
-            metadata.insert("actor".into(), record.actor.clone().into());
-            metadata.insert("commandId".into(), record.command_id.clone().into());
-            metadata.insert("occurredAt".into(), record.occurred_at.to_rfc3339().into());
-            if let Some(correlation) = &record.correlation_id {
-                metadata.insert("correlationId".into(), correlation.clone().into());
-            }
-            let metadata = Value::Object(metadata).to_string();
+            let metadata = serde_json::to_string(&Metadata {
+                actor: &record.actor,
+                command_id: &record.command_id,
+                correlation_id: record.correlation_id.as_deref(),
+                sequence: entry.sequence.to_string(),
+                occurred_at: record.occurred_at.to_rfc3339(),
+            })?;
             for event in &record.events {
                 *counter += 1;
                 rows.aggregate_type.push(record.aggregate_type.as_str());
@@ -169,4 +181,29 @@ pub(crate) async fn append(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use hookledger_domain::ledger::store::SEQUENCE_KEY;
+
+    use super::*;
+
+    #[test]
+    fn metadata_carries_the_ledger_sequence_under_the_key_the_event_store_reads() {
+        let text = serde_json::to_string(&Metadata {
+            actor: "operator",
+            command_id: "c1",
+            correlation_id: None,
+            sequence: "42".into(),
+            occurred_at: "2025-01-01T00:00:00+00:00".into(),
+        })
+        .unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value[SEQUENCE_KEY], "42");
+        assert_eq!(
+            text,
+            r#"{"actor":"operator","commandId":"c1","ledger.sequence":"42","occurredAt":"2025-01-01T00:00:00+00:00"}"#
+        );
+    }
 }

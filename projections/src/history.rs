@@ -9,13 +9,11 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
 use crate::ProjectionError;
 use crate::apply::copy::CopyText;
-use crate::apply::text_array;
 use crate::page::{Page, Paging};
-use crate::view::Target;
 use crate::webhooks::WebhookRow;
 
 /// One event in a webhook's history, as `/history` answers it.
@@ -70,82 +68,6 @@ impl HistoryInsert {
         out.opt_text(self.state.as_deref());
         out.end_row();
     }
-}
-
-/// Ends the open row (if any) of each webhook at the time of its next message.
-pub(crate) async fn close_open(
-    conn: &mut PgConnection,
-    target: Target,
-    next: &[((String, String), DateTime<Utc>)],
-) -> Result<(), ProjectionError> {
-    if next.is_empty() {
-        return Ok(());
-    }
-    let tenants: Vec<&str> = next.iter().map(|((t, _), _)| t.as_str()).collect();
-    let ids: Vec<&str> = next.iter().map(|((_, id), _)| id.as_str()).collect();
-    let times: Vec<DateTime<Utc>> = next.iter().map(|(_, at)| *at).collect();
-    sqlx::query(&format!(
-        "UPDATE {} AS h SET valid_to = v.at
-           FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS v(tenant, webhook_id, at)
-          WHERE h.tenant = v.tenant AND h.webhook_id = v.webhook_id AND h.valid_to IS NULL",
-        target.table("webhook_history")
-    ))
-    .bind(&tenants)
-    .bind(&ids)
-    .bind(&times)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Inserts history rows in bulk: one statement whatever their number, the columns bound as
-/// arrays (JSON as text, parsed by PostgreSQL into `jsonb`).
-pub(crate) async fn insert(
-    conn: &mut PgConnection,
-    target: Target,
-    rows: &[HistoryInsert],
-) -> Result<(), ProjectionError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let n = rows.len();
-    let (mut tenants, mut ids, mut sequences) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut from, mut to, mut actors) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut types, mut changes, mut states) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    for h in rows {
-        tenants.push(h.tenant.as_str());
-        ids.push(h.webhook_id.as_str());
-        sequences.push(h.sequence);
-        from.push(h.valid_from);
-        to.push(h.valid_to);
-        actors.push(h.actor.as_str());
-        types.push(serde_json::to_string(&h.event_types)?);
-        changes.push(h.changes.as_str());
-        states.push(h.state.as_deref());
-    }
-    sqlx::query(&format!(
-        "INSERT INTO {} (tenant, webhook_id, sequence, valid_from, valid_to, actor, event_types, changes, state)
-         SELECT t, w, s, f, v, a, {}, c::jsonb, st::jsonb
-           FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::timestamptz[], $6::text[],
-                       $7::text[], $8::text[], $9::text[]) AS x(t, w, s, f, v, a, e, c, st)",
-        target.table("webhook_history"),
-        text_array("e")
-    ))
-    .bind(&tenants)
-    .bind(&ids)
-    .bind(&sequences)
-    .bind(&from)
-    .bind(&to)
-    .bind(&actors)
-    .bind(&types)
-    .bind(&changes)
-    .bind(&states)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// One page of a webhook's history, one item per event, oldest first.

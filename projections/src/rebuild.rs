@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hookledger_domain::ledger::Nats;
+use hookledger_domain::ledger::reader::{RawMessage, Tail};
 use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::mpsc;
 
 use crate::apply::LedgerBulk;
 use crate::lock::{RebuildLock, WriterLock};
@@ -29,8 +31,9 @@ use crate::projector::fill_batch;
 use crate::view::Target;
 use crate::{ProjectionError, View, apply, checkpoint};
 
-/// Messages per transaction while refilling (larger than live batches: nobody waits on them).
-const REBUILD_BATCH: usize = 5_000;
+/// Messages per batch while refilling (larger than live batches: nobody waits on them; small
+/// enough that reading, folding and copying overlap well).
+const REBUILD_BATCH: usize = 2_000;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +104,14 @@ pub async fn rebuild(
 /// row by row.
 const INDEXED_WHEN_FULL: [&str; 2] = ["events_archive", "webhook_history"];
 
+/// Tables whose statistics, gathered before the swap, cover only these columns: statistics on
+/// the big `jsonb` columns of `webhook_history` would cost more than the rest of a rebuild
+/// (autovacuum gathers them later; no query filters on them).
+const ANALYZE_ONLY: [(&str, &str); 1] = [(
+    "webhook_history",
+    "(tenant, webhook_id, sequence, valid_from, valid_to)",
+)];
+
 /// Refills `view`'s shadow tables up to `head` on `conn` and swaps them in. Returns the
 /// number of messages applied.
 async fn rebuild_one(
@@ -127,58 +138,30 @@ async fn rebuild_one(
         .execute(&mut *conn)
         .await?;
     }
-    let mut applied = 0;
-    if head > 0 {
-        let names = nats.names().clone();
-        let mut bulk = match view {
-            View::Ledger => Some(LedgerBulk::open(pool, names.clone()).await?),
-            View::Deliveries => None,
-        };
-        let mut tail = nats.tail(view.stream(), &view.filter(&names), 1).await?;
-        let mut read = Instant::now();
-        while let Some(first) = tail.next().await {
-            let batch = fill_batch(&mut tail, first?, REBUILD_BATCH).await?;
-            let upto: Vec<_> = batch.iter().filter(|m| m.sequence <= head).collect();
-            let write = Instant::now();
-            match bulk.as_mut() {
-                Some(bulk) => bulk.apply(conn, &upto).await?,
-                None => {
-                    let mut tx = conn.begin().await?;
-                    // Nothing reads the shadow tables before the swap, whose commit is
-                    // synchronous: no need to wait for each batch's WAL flush.
-                    sqlx::query("SET LOCAL synchronous_commit = off")
-                        .execute(&mut *tx)
-                        .await?;
-                    apply::apply(view, &mut tx, Target::Shadow, &names, &upto).await?;
-                    tx.commit().await?;
-                }
-            }
-            tracing::debug!(%view, messages = upto.len(), read = ?(write - read), apply = ?write.elapsed(), "rebuild batch");
-            read = Instant::now();
-            applied += upto.len() as u64;
-            let last = batch.last().map_or(head, |m| m.sequence);
-            progress(last.min(head));
-            if last >= head || batch.last().is_some_and(|m| m.pending == 0) {
-                break;
-            }
-        }
-        if let Some(bulk) = bulk {
-            let finishing = Instant::now();
-            bulk.finish(conn).await?;
-            tracing::debug!(%view, elapsed = ?finishing.elapsed(), "rebuild: rows written");
-        }
-    }
+    let applied = match view {
+        _ if head == 0 => 0,
+        View::Ledger => fill_ledger(nats, pool, conn, head, &progress).await?,
+        View::Deliveries => fill_deliveries(nats, conn, head, &progress).await?,
+    };
     let indexing = Instant::now();
     for table in view.tables() {
         let shadow = Target::Shadow.table(table);
         if INDEXED_WHEN_FULL.contains(table) {
             for statement in index_statements(conn, table, &shadow).await? {
+                let t = Instant::now();
                 sqlx::query(&statement).execute(&mut *conn).await?;
+                tracing::debug!(%statement, elapsed = ?t.elapsed(), "TIMING");
             }
         }
-        sqlx::query(&format!("ANALYZE {shadow}"))
+        let columns = ANALYZE_ONLY
+            .iter()
+            .find(|(t, _)| t == table)
+            .map_or("", |(_, columns)| columns);
+        let t = Instant::now();
+        sqlx::query(&format!("ANALYZE {shadow} {columns}"))
             .execute(&mut *conn)
             .await?;
+        tracing::debug!(%shadow, elapsed = ?t.elapsed(), "TIMING");
     }
     tracing::debug!(%view, elapsed = ?indexing.elapsed(), "rebuild: indexes built, tables analyzed");
     swap(conn, view, head).await?;
@@ -230,6 +213,102 @@ async fn index_statements(
             ))
         })
         .collect()
+}
+
+/// The ledger view's fill: messages parsed in the read-ahead task, folded and queued by
+/// [`LedgerBulk`], whose writer copies them in meanwhile.
+async fn fill_ledger(
+    nats: &Nats,
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    head: u64,
+    progress: &impl Fn(u64),
+) -> Result<u64, ProjectionError> {
+    let view = View::Ledger;
+    let names = nats.names().clone();
+    let mut bulk = LedgerBulk::open(pool, names.clone()).await?;
+    let tail = nats.tail(view.stream(), &view.filter(&names), 1).await?;
+    let mut batches = read_ahead(tail, head, |batch| LedgerBulk::parse(&batch));
+    let mut applied = 0;
+    let mut waited = Instant::now();
+    while let Some(batch) = batches.recv().await {
+        let (entries, last) = batch?;
+        let started = Instant::now();
+        bulk.apply(conn, &entries).await?;
+        tracing::debug!(%view, messages = entries.len(), wait = ?(started - waited), apply = ?started.elapsed(), "rebuild batch");
+        waited = Instant::now();
+        applied += entries.len() as u64;
+        progress(last);
+    }
+    let finishing = Instant::now();
+    bulk.finish(conn).await?;
+    tracing::debug!(%view, elapsed = ?finishing.elapsed(), "rebuild: rows written");
+    Ok(applied)
+}
+
+/// The deliveries view's fill: the projector's own apply code, one transaction per batch.
+async fn fill_deliveries(
+    nats: &Nats,
+    conn: &mut PgConnection,
+    head: u64,
+    progress: &impl Fn(u64),
+) -> Result<u64, ProjectionError> {
+    let view = View::Deliveries;
+    let names = nats.names().clone();
+    let tail = nats.tail(view.stream(), &view.filter(&names), 1).await?;
+    let mut batches = read_ahead(tail, head, Ok);
+    let mut applied = 0;
+    while let Some(batch) = batches.recv().await {
+        let (batch, last) = batch?;
+        let upto: Vec<&RawMessage> = batch.iter().collect();
+        let mut tx = conn.begin().await?;
+        // Nothing reads the shadow tables before the swap, whose commit is synchronous: no
+        // need to wait for each batch's WAL flush.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        apply::apply(view, &mut tx, Target::Shadow, &names, &upto).await?;
+        tx.commit().await?;
+        applied += upto.len() as u64;
+        progress(last);
+    }
+    Ok(applied)
+}
+
+/// Reads a stream from its start up to `head` in batches of up to [`REBUILD_BATCH`], in a task
+/// of its own, and hands each batch through `prepare` there, with the last sequence it covers:
+/// the next batch is read (and prepared) while the current one is applied. The task ends after
+/// the batch that reaches `head`, at the first error, or when the receiver is dropped.
+fn read_ahead<T: Send + 'static>(
+    mut tail: Tail,
+    head: u64,
+    prepare: impl Fn(Vec<RawMessage>) -> Result<T, ProjectionError> + Send + 'static,
+) -> mpsc::Receiver<Result<(T, u64), ProjectionError>> {
+    let (sender, receiver) = mpsc::channel(1);
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                _ = sender.closed() => return,
+                next = tail.next() => next,
+            };
+            let Some(first) = next else { return };
+            let batch = match first {
+                Ok(first) => fill_batch(&mut tail, first, REBUILD_BATCH).await,
+                Err(e) => Err(e.into()),
+            };
+            let last = batch.as_ref().ok().and_then(|b| b.last());
+            let done = last.is_none_or(|m| m.sequence >= head || m.pending == 0);
+            let batch = batch.and_then(|mut b| {
+                b.retain(|m| m.sequence <= head);
+                let last = b.last().map_or(head, |m| m.sequence);
+                Ok((prepare(b)?, last))
+            });
+            if sender.send(batch).await.is_err() || done {
+                return;
+            }
+        }
+    });
+    receiver
 }
 
 /// Swaps the shadow tables in and sets the checkpoint, in one transaction.

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::paging::{Paged, Paging};
 use super::support::caught_up;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, OperatorAuth};
+use crate::extract::{ApiBody, ApiJson, ApiPath, ApiQuery, OperatorAuth};
 use crate::runtime::HttpRuntime;
 use crate::{AppState, tenancy};
 
@@ -188,7 +188,7 @@ async fn issue_key(
     _: OperatorAuth,
     State(state): State<AppState>,
     ApiPath(tenant_id): ApiPath<String>,
-    body: axum::body::Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<KeyOut>), ApiError> {
     let tenant = tenant_path(&tenant_id)?;
     // The body is optional: none, or `{"name": …}`.

@@ -79,18 +79,26 @@ impl LedgerBulk {
         })
     }
 
-    /// Folds `batch` and queues its rows; tenant and catalog messages are applied on `conn`.
+    /// Parses a batch (the rebuild does it in its read-ahead task, beside the fold).
+    pub(crate) fn parse(batch: &[RawMessage]) -> Result<Vec<LedgerEntry>, ProjectionError> {
+        Ok(batch
+            .iter()
+            .map(RawMessage::ledger_entry)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Folds a parsed batch and queues its rows; tenant and catalog messages are applied on
+    /// `conn`.
     pub(crate) async fn apply(
         &mut self,
         conn: &mut PgConnection,
-        batch: &[&RawMessage],
+        entries: &[LedgerEntry],
     ) -> Result<(), ProjectionError> {
-        let entries = entries(batch)?;
         let mut archive_rows = CopyText::new();
-        archive::Rows::of(&entries, &mut self.counters)?.copy_into(&mut archive_rows);
+        archive::Rows::of(entries, &mut self.counters)?.copy_into(&mut archive_rows);
         let mut hooks = Vec::new();
         let mut others = Vec::new();
-        for entry in &entries {
+        for entry in entries {
             match kind(&self.names, entry) {
                 "webhook" => hooks.push(entry),
                 "tenant" | "catalog" => others.push(entry),
