@@ -11,38 +11,34 @@ use tokio::task::JoinHandle;
 
 use crate::ProjectionError;
 
-/// One `COPY`: the table, its column list, the rows.
-pub(crate) struct TableCopy {
-    pub(crate) table: String,
-    pub(crate) columns: &'static str,
-    pub(crate) rows: CopyText,
-}
-
 /// Batches a writer may hold before the sender waits (memory stays bounded).
 const WRITER_QUEUE: usize = 2;
 
-/// Runs `COPY`s on a connection of its own, in a task of its own: a rebuild folds the next
-/// batch while PostgreSQL stores the previous one. Its session does not wait for WAL flushes
-/// (`synchronous_commit = off`): the rows are only read after the rebuild's swap, whose own
-/// commit is synchronous and flushes everything before it.
+/// Runs the `COPY`s into one table on a connection of its own, in a task of its own: a rebuild
+/// folds the next batch while PostgreSQL stores the previous one. Its session does not wait
+/// for WAL flushes (`synchronous_commit = off`): the rows are only read after the rebuild's
+/// swap, whose own commit is synchronous and flushes everything before it.
 pub(crate) struct CopyWriter {
-    sender: Option<mpsc::Sender<Vec<TableCopy>>>,
+    sender: Option<mpsc::Sender<CopyText>>,
     task: JoinHandle<Result<u64, ProjectionError>>,
 }
 
 impl CopyWriter {
-    pub(crate) async fn open(pool: &PgPool) -> Result<Self, ProjectionError> {
+    /// A writer of `COPY <table> (<columns>) FROM STDIN`.
+    pub(crate) async fn open(
+        pool: &PgPool,
+        table: String,
+        columns: &'static str,
+    ) -> Result<Self, ProjectionError> {
         let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
         sqlx::query("SET synchronous_commit = off")
             .execute(&mut conn)
             .await?;
-        let (sender, mut receiver) = mpsc::channel::<Vec<TableCopy>>(WRITER_QUEUE);
+        let (sender, mut receiver) = mpsc::channel::<CopyText>(WRITER_QUEUE);
         let task = tokio::spawn(async move {
             let mut rows = 0;
-            while let Some(copies) = receiver.recv().await {
-                for copy in copies {
-                    rows += copy.rows.send(&mut conn, &copy.table, copy.columns).await?;
-                }
+            while let Some(batch) = receiver.recv().await {
+                rows += batch.send(&mut conn, &table, columns).await?;
             }
             conn.close().await.ok();
             Ok(rows)
@@ -53,10 +49,10 @@ impl CopyWriter {
         })
     }
 
-    /// Queues `copies` (run in order, after those queued before).
-    pub(crate) async fn send(&mut self, copies: Vec<TableCopy>) -> Result<(), ProjectionError> {
+    /// Queues `rows` (copied in order, after those queued before).
+    pub(crate) async fn send(&mut self, rows: CopyText) -> Result<(), ProjectionError> {
         let sender = self.sender.as_ref().expect("the writer is open until finish");
-        if sender.send(copies).await.is_err() {
+        if sender.send(rows).await.is_err() {
             // The task ended early: it failed; its error says why.
             self.sender = None;
             return Err(join(&mut self.task).await.err().unwrap_or_else(|| {

@@ -11,7 +11,7 @@ use hookledger_domain::ledger::{LedgerEntry, Names};
 use hookledger_domain::tenant::TenantEvent;
 use sqlx::{Connection, PgConnection, PgPool};
 
-use super::copy::{CopyText, CopyWriter, TableCopy};
+use super::copy::{CopyText, CopyWriter};
 use super::{corrupt, pg_time};
 use crate::view::Target;
 use crate::{ProjectionError, archive, checkpoint, history, webhooks};
@@ -66,7 +66,9 @@ pub(crate) struct LedgerBulk {
     names: Names,
     counters: archive::Counters,
     carry: webhooks::fold::Carry,
-    writer: CopyWriter,
+    /// One writer per big table: PostgreSQL copies both side by side.
+    archive_writer: CopyWriter,
+    history_writer: CopyWriter,
 }
 
 impl LedgerBulk {
@@ -75,7 +77,18 @@ impl LedgerBulk {
             names,
             counters: archive::Counters::new(),
             carry: webhooks::fold::Carry::default(),
-            writer: CopyWriter::open(pool).await?,
+            archive_writer: CopyWriter::open(
+                pool,
+                Target::Shadow.table(archive::TABLE),
+                archive::COPY_COLUMNS,
+            )
+            .await?,
+            history_writer: CopyWriter::open(
+                pool,
+                Target::Shadow.table("webhook_history"),
+                history::COPY_COLUMNS,
+            )
+            .await?,
         })
     }
 
@@ -122,45 +135,31 @@ impl LedgerBulk {
         for row in self.carry.fold(&hooks)? {
             row.copy_row(&mut history_rows);
         }
-        let queued = std::time::Instant::now();
-        let sent = self.writer
-            .send(vec![
-                TableCopy {
-                    table: Target::Shadow.table(archive::TABLE),
-                    columns: archive::COPY_COLUMNS,
-                    rows: archive_rows,
-                },
-                TableCopy {
-                    table: Target::Shadow.table("webhook_history"),
-                    columns: history::COPY_COLUMNS,
-                    rows: history_rows,
-                },
-            ])
-            .await;
-        tracing::debug!(waited = ?queued.elapsed(), "rebuild batch folded and queued");
-        sent
+        self.archive_writer.send(archive_rows).await?;
+        self.history_writer.send(history_rows).await
     }
 
     /// Writes what is still in memory (the open history rows, every webhook) and waits for
-    /// the writer.
+    /// the writers.
     pub(crate) async fn finish(self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
         let Self {
-            carry, mut writer, ..
+            carry,
+            archive_writer,
+            mut history_writer,
+            ..
         } = self;
         let (open, hooks) = carry.finish();
         let mut history_rows = CopyText::new();
         for row in &open {
             row.copy_row(&mut history_rows);
         }
-        writer
-            .send(vec![TableCopy {
-                table: Target::Shadow.table("webhook_history"),
-                columns: history::COPY_COLUMNS,
-                rows: history_rows,
-            }])
-            .await?;
-        writer.finish().await?;
-        webhooks::fold::upsert(conn, Target::Shadow, &hooks).await
+        history_writer.send(history_rows).await?;
+        tokio::try_join!(
+            archive_writer.finish(),
+            history_writer.finish(),
+            webhooks::fold::upsert(conn, Target::Shadow, &hooks),
+        )?;
+        Ok(())
     }
 }
 
