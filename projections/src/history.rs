@@ -80,7 +80,7 @@ pub async fn list(
 ) -> Result<Page<HistoryRow>, ProjectionError> {
     let paging = Paging::new(page, limit);
     let (total,): (i64,) = sqlx::query_as(
-        "SELECT COALESCE(sum(jsonb_array_length(changes)), 0)::bigint FROM webhook_history WHERE tenant = $1 AND webhook_id = $2",
+        "SELECT COALESCE(sum(json_array_length(changes)), 0)::bigint FROM webhook_history WHERE tenant = $1 AND webhook_id = $2",
     )
     .bind(tenant)
     .bind(webhook_id)
@@ -88,9 +88,9 @@ pub async fn list(
     .await?;
     let data = sqlx::query_as(
         "SELECT h.sequence, h.valid_from AS time, h.actor, c.value->>'type' AS event_type,
-                h.sequence AS version, COALESCE(c.value->'data', 'null'::jsonb) AS change
+                h.sequence AS version, COALESCE(c.value->'data', 'null'::json) AS change
            FROM webhook_history h
-           CROSS JOIN LATERAL jsonb_array_elements(h.changes) WITH ORDINALITY AS c(value, n)
+           CROSS JOIN LATERAL json_array_elements(h.changes) WITH ORDINALITY AS c(value, n)
           WHERE h.tenant = $1 AND h.webhook_id = $2
           ORDER BY h.sequence, c.n
           LIMIT $3 OFFSET $4",

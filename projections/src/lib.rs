@@ -16,7 +16,9 @@
 //! - [`Projector`] (`projector`): the batch → apply → checkpoint loop, and its supervision.
 //! - `lock`: the single-writer advisory lock, and how a rebuild makes projectors stand aside.
 //! - `checkpoint`: `projection_checkpoints`.
-//! - `apply`: turns a batch of stream messages into rows (shared by projector and rebuild).
+//! - `apply`: turns a batch of stream messages into rows (shared by projector and rebuild), one
+//!   bulk statement per table and batch; and `LedgerBulk`, the rebuild's way for the ledger
+//!   view (the same fold carried in memory, rows streamed with `COPY`).
 //! - Views and their queries: [`tenants`] (+ API keys), [`event_types`], [`webhooks`],
 //!   [`history`], [`archive`], [`deliveries`] (+ attempts), [`stats`].
 //! - [`rebuild`]: refill shadow tables from sequence 1 and swap them in, one transaction.

@@ -186,9 +186,12 @@ async fn analyze(conn: &mut PgConnection, table: &str) -> Result<(), ProjectionE
         .iter()
         .find(|(t, _)| *t == table)
         .map_or("", |(_, columns)| columns);
-    sqlx::query(&format!("ANALYZE {} {columns}", Target::Shadow.table(table)))
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "ANALYZE {} {columns}",
+        Target::Shadow.table(table)
+    ))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -20,11 +20,19 @@ fn binary() -> &'static str {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
-            .args(["build", "--quiet", "-p", "hookledger-api", "--bin", "hookledger"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "hookledger-api",
+                "--bin",
+                "hookledger",
+            ])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the hookledger binary failed");
-        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
         format!("{target}/debug/hookledger")
     })
 }
@@ -32,28 +40,43 @@ fn binary() -> &'static str {
 fn command(env: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(binary());
     // Only what the test gives: no HOOKLEDGER_* or DATABASE_URL of the caller leaks in.
-    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOOKLEDGER_SECRETS__MASTER_KEY", MASTER_KEY);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOOKLEDGER_SECRETS__MASTER_KEY", MASTER_KEY);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     cmd
 }
 
 async fn run(env: &[(&str, String)], args: &[&str]) -> Output {
     let child = command(env).args(args).spawn().expect("hookledger starts");
-    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.expect("hookledger exits in time").expect("output")
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("hookledger exits in time")
+        .expect("output")
 }
 
 fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn env_for(env: &TestEnv) -> Vec<(&'static str, String)> {
     vec![
         ("HOOKLEDGER_NATS__URL", nats_url()),
         ("HOOKLEDGER_NATS__PREFIX", env.id.clone()),
-        ("HOOKLEDGER_NATS__EVENTS_SUBJECT", format!("{}-events", env.id)),
+        (
+            "HOOKLEDGER_NATS__EVENTS_SUBJECT",
+            format!("{}-events", env.id),
+        ),
         ("HOOKLEDGER_POSTGRES__URL", env.database_url.clone()),
         ("HOOKLEDGER_HTTP__OPERATOR_TOKEN", OPERATOR_TOKEN.into()),
     ]
@@ -65,9 +88,15 @@ async fn serve_without_nats_gives_up_after_the_bounded_wait_naming_nats() {
     let started = std::time::Instant::now();
     let output = run(
         &[
-            ("HOOKLEDGER_NATS__URL", format!("nats://127.0.0.1:{}", closed_port())),
+            (
+                "HOOKLEDGER_NATS__URL",
+                format!("nats://127.0.0.1:{}", closed_port()),
+            ),
             ("HOOKLEDGER_NATS__CONNECT_TIMEOUT_SECONDS", "2".into()),
-            ("HOOKLEDGER_HTTP__LISTEN", format!("127.0.0.1:{}", closed_port())),
+            (
+                "HOOKLEDGER_HTTP__LISTEN",
+                format!("127.0.0.1:{}", closed_port()),
+            ),
         ],
         &["serve"],
     )
@@ -83,9 +112,15 @@ async fn serve_without_nats_gives_up_after_the_bounded_wait_naming_nats() {
 async fn serve_without_postgres_gives_up_after_the_bounded_wait_naming_postgres() {
     let env = TestEnv::new().await;
     let mut vars = env_for(&env);
-    vars.push(("HOOKLEDGER_POSTGRES__URL", format!("postgres://postgres@127.0.0.1:{}/x", closed_port())));
+    vars.push((
+        "HOOKLEDGER_POSTGRES__URL",
+        format!("postgres://postgres@127.0.0.1:{}/x", closed_port()),
+    ));
     vars.push(("HOOKLEDGER_POSTGRES__CONNECT_TIMEOUT_SECONDS", "2".into()));
-    vars.push(("HOOKLEDGER_HTTP__LISTEN", format!("127.0.0.1:{}", closed_port())));
+    vars.push((
+        "HOOKLEDGER_HTTP__LISTEN",
+        format!("127.0.0.1:{}", closed_port()),
+    ));
     let output = run(&vars, &["serve"]).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -94,7 +129,11 @@ async fn serve_without_postgres_gives_up_after_the_bounded_wait_naming_postgres(
 
 #[tokio::test]
 async fn a_bad_config_value_stops_the_process_naming_the_key() {
-    let output = run(&[("HOOKLEDGER_NATS__REPLICAS", "nine".into())], &["migrate"]).await;
+    let output = run(
+        &[("HOOKLEDGER_NATS__REPLICAS", "nine".into())],
+        &["migrate"],
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr.contains("nats.replicas"), "{stderr}");
@@ -109,15 +148,29 @@ async fn sigterm_drains_and_exits_zero() {
     let child = command(&vars).arg("serve").spawn().unwrap();
     let http = reqwest::Client::new();
     eventually(Duration::from_secs(30), || async {
-        let response = http.get(format!("http://127.0.0.1:{port}/readyz")).send().await.map_err(|e| e.to_string())?;
-        if response.status() == 200 { Ok(()) } else { Err(format!("readyz {}", response.status())) }
+        let response = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status() == 200 {
+            Ok(())
+        } else {
+            Err(format!("readyz {}", response.status()))
+        }
     })
     .await;
 
     let pid = child.id().expect("running").to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(killed.success());
-    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output()).await.expect("exits after SIGTERM").unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
 
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -130,13 +183,21 @@ async fn the_tenant_and_key_commands_print_json_and_exit_with_meaningful_codes()
     let vars = env_for(&env);
 
     let created = run(&vars, &["tenant", "create", "acme", "--name", "Acme"]).await;
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let tenant: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
     assert_eq!(tenant["id"], "acme");
     assert!(tenant["apiKey"]["key"].as_str().unwrap().starts_with("hk_"));
 
     let again = run(&vars, &["tenant", "create", "acme"]).await;
-    assert_eq!(again.status.code(), Some(3), "an existing tenant exits with 3");
+    assert_eq!(
+        again.status.code(),
+        Some(3),
+        "an existing tenant exits with 3"
+    );
 
     let issued = run(&vars, &["key", "issue", "acme", "--name", "ci"]).await;
     assert!(issued.status.success());
@@ -144,21 +205,41 @@ async fn the_tenant_and_key_commands_print_json_and_exit_with_meaningful_codes()
     let key_id = key["id"].as_str().unwrap();
 
     let revoked = run(&vars, &["key", "revoke", "acme", key_id]).await;
-    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
     let unknown = run(&vars, &["key", "issue", "nobody"]).await;
-    assert_eq!(unknown.status.code(), Some(4), "an unknown tenant exits with 4");
+    assert_eq!(
+        unknown.status.code(),
+        Some(4),
+        "an unknown tenant exits with 4"
+    );
 }
 
 #[tokio::test]
 async fn audit_verify_passes_on_an_intact_ledger_and_names_a_forged_message() {
     let env = TestEnv::new().await;
     let vars = env_for(&env);
-    assert!(run(&vars, &["tenant", "create", "acme"]).await.status.success());
+    assert!(
+        run(&vars, &["tenant", "create", "acme"])
+            .await
+            .status
+            .success()
+    );
     assert!(run(&vars, &["key", "issue", "acme"]).await.status.success());
 
     let intact = run(&vars, &["audit", "verify"]).await;
-    assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stderr));
-    assert!(String::from_utf8_lossy(&intact.stdout).contains("ledger intact: 2 messages of 1 aggregates"));
+    assert!(
+        intact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&intact.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&intact.stdout)
+            .contains("ledger intact: 2 messages of 1 aggregates")
+    );
 
     // A message published around hookledger onto the tenant's subject, not chained to it.
     let client = async_nats::connect(nats_url()).await.unwrap();
@@ -168,12 +249,20 @@ async fn audit_verify_passes_on_an_intact_ledger_and_names_a_forged_message() {
         "events": [{"type": "tenant.api_key_revoked", "version": "1", "data": {"keyId": "key_00000000000000000000000000000000"}}]
     });
     let subject = format!("{}.ledger.tenant.acme", env.id);
-    async_nats::jetstream::new(client).publish(subject.clone(), forged.to_string().into()).await.unwrap().await.unwrap();
+    async_nats::jetstream::new(client)
+        .publish(subject.clone(), forged.to_string().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
 
     let tampered = run(&vars, &["audit", "verify"]).await;
     let stderr = String::from_utf8_lossy(&tampered.stderr);
     assert_eq!(tampered.status.code(), Some(5), "{stderr}");
-    assert!(stderr.contains(&format!("TAMPERED: {subject} #3")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("TAMPERED: {subject} #3")),
+        "{stderr}"
+    );
 
     // And the command path refuses to build on it.
     let refused = run(&vars, &["key", "issue", "acme"]).await;

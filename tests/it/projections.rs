@@ -3,6 +3,8 @@
 
 #[path = "projections_batches.rs"]
 mod batches;
+#[path = "projections_cli.rs"]
+mod cli;
 #[path = "projections_deliveries.rs"]
 mod deliveries;
 #[path = "projections_rebuild.rs"]

@@ -51,7 +51,10 @@ impl CopyWriter {
 
     /// Queues `rows` (copied in order, after those queued before).
     pub(crate) async fn send(&mut self, rows: CopyText) -> Result<(), ProjectionError> {
-        let sender = self.sender.as_ref().expect("the writer is open until finish");
+        let sender = self
+            .sender
+            .as_ref()
+            .expect("the writer is open until finish");
         if sender.send(rows).await.is_err() {
             // The task ended early: it failed; its error says why.
             self.sender = None;
@@ -77,9 +80,7 @@ impl Drop for CopyWriter {
     }
 }
 
-async fn join(
-    task: &mut JoinHandle<Result<u64, ProjectionError>>,
-) -> Result<u64, ProjectionError> {
+async fn join(task: &mut JoinHandle<Result<u64, ProjectionError>>) -> Result<u64, ProjectionError> {
     match task.await {
         Ok(result) => result,
         Err(e) => Err(ProjectionError::Corrupt(format!(
@@ -170,7 +171,8 @@ impl CopyText {
 
     /// A `text[]`: an array literal with every element quoted (`{"a","b\"c"}`).
     pub(crate) fn text_array(&mut self, items: &[String]) {
-        let mut literal = String::with_capacity(2 + items.iter().map(|i| i.len() + 3).sum::<usize>());
+        let mut literal =
+            String::with_capacity(2 + items.iter().map(|i| i.len() + 3).sum::<usize>());
         literal.push('{');
         for (i, item) in items.iter().enumerate() {
             if i > 0 {

@@ -3,7 +3,8 @@
 //! Every message goes to `events_archive`; then, by aggregate type, tenant messages to
 //! `tenants`/`api_keys`, catalog messages to `event_types` (both rare: one statement per
 //! event), and webhook messages to `webhooks`/`webhook_history` (folded in memory and written
-//! in bulk, see [`crate::webhooks`]).
+//! in bulk, see [`crate::webhooks`]). A rebuild of the view goes through [`LedgerBulk`]
+//! instead: the same fold, without reading its tables back.
 
 use hookledger_domain::catalog::CatalogEvent;
 use hookledger_domain::ledger::reader::RawMessage;

@@ -152,10 +152,14 @@ impl<'de> MapAccess<'de> for Tagged<'de> {
             _ => return Ok(None),
         };
         self.next += 1;
-        seed.deserialize(BorrowedStrDeserializer::new(key)).map(Some)
+        seed.deserialize(BorrowedStrDeserializer::new(key))
+            .map(Some)
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
         self.next += 1;
         match (self.next, self.data) {
             (2, _) => seed.deserialize(BorrowedStrDeserializer::new(self.event_type)),
@@ -185,10 +189,7 @@ mod tests {
 
     #[test]
     fn array_params_are_numbered_from_the_first() {
-        assert_eq!(
-            array_params(3, &["text", "int8"]),
-            "$3::text[], $4::int8[]"
-        );
+        assert_eq!(array_params(3, &["text", "int8"]), "$3::text[], $4::int8[]");
     }
 
     #[test]
@@ -226,7 +227,11 @@ mod tests {
             };
             let ours = decode::<WebhookEvent>(&event).map_err(|e| e.to_string());
             let theirs = event.to_event::<WebhookEvent>().map_err(|e| e.to_string());
-            assert_eq!(ours.is_ok(), theirs.is_ok(), "{event_type}: {ours:?} / {theirs:?}");
+            assert_eq!(
+                ours.is_ok(),
+                theirs.is_ok(),
+                "{event_type}: {ours:?} / {theirs:?}"
+            );
             assert_eq!(ours.ok(), theirs.ok());
         }
     }

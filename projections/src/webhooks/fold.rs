@@ -470,7 +470,7 @@ async fn write(
              WHERE h.tenant = c.tenant AND h.webhook_id = c.webhook_id AND h.valid_to IS NULL
          ), added AS (
             INSERT INTO {history_table} ({})
-            SELECT t, w, s, f, v, a, {}, c::jsonb, st::jsonb
+            SELECT t, w, s, f, v, a, {}, c::json, st::json
               FROM UNNEST({}) AS x(t, w, s, f, v, a, e, c, st)
          ), gone AS (
             DELETE FROM {webhooks} WHERE (tenant, id) IN (SELECT * FROM UNNEST($13::text[], $14::text[]))
@@ -592,4 +592,3 @@ async fn upsert_chunk(
     columns.bind(sqlx::query(&sql)).execute(&mut *conn).await?;
     Ok(())
 }
-
