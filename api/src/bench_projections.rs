@@ -321,6 +321,8 @@ async fn run(
 
     // 2. Catch-up of live projectors from an empty database.
     let shutdown = CancellationToken::new();
+    // Stops the projectors on an early return too (the database goes away next).
+    let _stop = shutdown.clone().drop_guard();
     let tracker = TaskTracker::new();
     let started = Instant::now();
     let projections =
@@ -453,7 +455,7 @@ async fn live_lag(
         percentiles(&mut commits)
     );
     println!(
-        "  lag (ack → ledger view applied)      {}",
+        "  lag (ack → ledger view applied)      {}  (Projections::wait_for)",
         percentiles(&mut lags)
     );
     Ok(())
