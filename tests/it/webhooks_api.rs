@@ -4,38 +4,13 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::api_support::{self, event_type};
 use crate::harness::TestApp;
 use crate::harness::app::OPERATOR_TOKEN;
 
+/// A tenant `id`; returns its first API key.
 async fn tenant(app: &TestApp, id: &str) -> String {
-    let response = app
-        .http
-        .post(app.url("/v1/admin/tenants"))
-        .bearer_auth(OPERATOR_TOKEN)
-        .json(&json!({"id": id, "name": "Acme"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
-    body["apiKey"]["key"].as_str().unwrap().to_owned()
-}
-
-async fn event_type(app: &TestApp, key: &str, name: &str) {
-    let response = app
-        .http
-        .post(app.url("/v1/event-types"))
-        .header("x-api-key", key)
-        .json(&json!({"name": name}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{:?}",
-        response.text().await
-    );
+    api_support::tenant(&app.http, &app.url(""), id).await.0
 }
 
 fn webhook_body() -> Value {
