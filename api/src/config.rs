@@ -91,6 +91,7 @@ pub struct DispatcherConfig {
     pub allow_private_targets: bool,
     pub disable_after_failures: u32,
     pub concurrency: usize,
+    pub per_webhook_concurrency: usize,
     pub per_host_concurrency: usize,
     pub max_retry_delay_seconds: u64,
     pub response_excerpt_bytes: usize,
@@ -137,6 +138,12 @@ impl DispatcherConfig {
         if !(1..=100_000).contains(&self.concurrency) {
             return fail("concurrency", "must be between 1 and 100000");
         }
+        if self.per_webhook_concurrency == 0 || self.per_webhook_concurrency > self.concurrency {
+            return fail(
+                "per_webhook_concurrency",
+                "must be between 1 and dispatcher.concurrency",
+            );
+        }
         if self.per_host_concurrency == 0 || self.per_host_concurrency > self.concurrency {
             return fail(
                 "per_host_concurrency",
@@ -165,6 +172,7 @@ impl DispatcherConfig {
         hookledger_dispatcher::Settings {
             allow_private_targets: self.allow_private_targets,
             concurrency: self.concurrency,
+            per_webhook_concurrency: self.per_webhook_concurrency,
             per_host_concurrency: self.per_host_concurrency,
             max_retry_delay: Duration::from_secs(self.max_retry_delay_seconds),
             response_excerpt_bytes: self.response_excerpt_bytes,

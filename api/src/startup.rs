@@ -98,6 +98,7 @@ pub async fn start(
     .context("starting the dispatcher")?;
     if roles.dispatcher {
         dispatcher.check_worker()?;
+        raise_open_files(config.dispatcher.concurrency);
         dispatcher.spawn_worker(shutdown.clone(), tracker);
     }
     if roles.router {
@@ -115,6 +116,25 @@ pub async fn start(
         projections,
         limits,
     })
+}
+
+/// Raises this process's open-files limit to what `concurrency` attempts in flight (each a
+/// socket) and the rest of the process need, as far as the hard limit allows; warns when it
+/// does not.
+fn raise_open_files(concurrency: usize) {
+    let wanted = u64::try_from(concurrency)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1024);
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got >= wanted => tracing::debug!(open_files = got, "open-files limit"),
+        Ok(got) => tracing::warn!(
+            open_files = got,
+            wanted,
+            "the open-files limit is below dispatcher.concurrency + 1024; attempts beyond it \
+             fail to connect (raise `ulimit -n` or lower dispatcher.concurrency)"
+        ),
+        Err(error) => tracing::warn!(%error, "cannot read or raise the open-files limit"),
+    }
 }
 
 /// A database URL without its password, for logs.

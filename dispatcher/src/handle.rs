@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::breaker::Breaker;
-use crate::endpoint::Endpoints;
 use crate::job::{EventBody, Job};
+use crate::limits::Limits;
 use crate::notify::{Notifier, SmtpSettings};
 use crate::registry::Registry;
 use crate::{DispatchError, client, router, worker};
@@ -30,7 +30,9 @@ pub struct Settings {
     pub allow_private_targets: bool,
     /// HTTP attempts in flight, at most.
     pub concurrency: usize,
-    /// HTTP attempts in flight to one endpoint (`host:port`), at most.
+    /// HTTP attempts in flight for one webhook, at most (its limit adapts below it).
+    pub per_webhook_concurrency: usize,
+    /// HTTP attempts in flight for one tenant to one `host:port`, at most.
     pub per_host_concurrency: usize,
     /// The longest wait between two attempts.
     pub max_retry_delay: Duration,
@@ -50,8 +52,9 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             allow_private_targets: false,
-            concurrency: 256,
-            per_host_concurrency: 32,
+            concurrency: 4096,
+            per_webhook_concurrency: 32,
+            per_host_concurrency: 64,
             max_retry_delay: Duration::from_secs(86_400),
             response_excerpt_bytes: 2048,
             disable_after_failures: 20,
@@ -89,8 +92,8 @@ pub(crate) struct Inner {
     pub(crate) settings: Settings,
     pub(crate) breaker: Breaker,
     pub(crate) notifier: Notifier,
-    /// Caps attempts per endpoint (see `worker`).
-    pub(crate) hosts: Endpoints,
+    /// Caps attempts per webhook and per (tenant, host) (see `limits`).
+    pub(crate) limits: Limits,
     /// Caps attempts in flight in this process (`concurrency` permits).
     pub(crate) sending: Arc<Semaphore>,
 }
@@ -113,7 +116,11 @@ impl Dispatcher {
         let notifier = Notifier::new(&nats, settings.smtp.as_ref()).await?;
         let inner = Inner {
             breaker: Breaker::new(settings.disable_after_failures),
-            hosts: Endpoints::new(settings.per_host_concurrency, 2 * settings.concurrency),
+            limits: Limits::new(
+                settings.per_webhook_concurrency,
+                settings.per_host_concurrency,
+                settings.concurrency,
+            ),
             sending: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             nats,
             webhooks,

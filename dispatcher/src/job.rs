@@ -9,7 +9,8 @@
 //! redelivery or recovery.
 //!
 //! `Nats-Msg-Id`s: `<events seq>:<webhookId>` for the job the router makes (a router that
-//! handles an event twice makes one job), `<deliveryId>:<attempt>:job` for the later ones.
+//! handles an event twice makes one job), `<deliveryId>:<attempt>:job` for the later ones,
+//! `<deliveryId>:<attempt>:defer:<seq>` for a job handed back for lack of a slot.
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -118,6 +119,17 @@ impl Job {
                 at,
                 target: names.dispatch_subject(tenant, webhook),
             }),
+        }
+    }
+
+    /// The same attempt handed back because its webhook or host had no free slot, held by the
+    /// server until `at`. Its id names the stream sequence of the message it replaces, so the
+    /// same message deferred twice (a crash between publish and ack) is held once, while the
+    /// job deferred again later gets a new id.
+    pub fn deferred(&self, names: &Names, at: DateTime<Utc>, replaces: u64) -> Outgoing {
+        Outgoing {
+            msg_id: format!("{}:{}:defer:{replaces}", self.delivery_id, self.attempt),
+            ..self.scheduled(names, at)
         }
     }
 

@@ -14,8 +14,8 @@
 //! - `router`: EVENTS → one DISPATCH job per (event × matching webhook), acked in windows.
 //! - `registry`: the router's in-memory webhooks, folded from the ledger, with catch-up.
 //! - [`matcher`]: pure: event patterns, then the JSONLogic filter (datalogic-rs).
-//! - `worker`: DISPATCH consumer; intake and sending limits.
-//! - `endpoint`: per-endpoint slots and a waiting line sized by the endpoint's pace.
+//! - `worker`: DISPATCH consumer; intake and sending limits; defers jobs out of the consumer.
+//! - `limits`: slots per webhook (adaptive) and per (tenant, host), lines, deferral delays.
 //! - `process`: one attempt from job to facts (the path every trigger takes).
 //! - [`attempt`]: one HTTP attempt → outcome, status, latency, excerpt.
 //! - [`retry`]: pure: `(policy, attempt, outcome) → Succeeded | Retry(delay) | GiveUp`.
@@ -30,16 +30,16 @@
 //! `hookledger_router_events_total{result}`, `hookledger_router_jobs_total`,
 //! `hookledger_delivery_attempts_total{outcome,trigger}`,
 //! `hookledger_delivery_attempt_seconds{outcome}`, `hookledger_deliveries_total{result}`,
-//! `hookledger_dispatch_deferred_total`, `hookledger_webhooks_disabled_total{reason}`,
+//! `hookledger_dispatch_deferred_total{limit}`, `hookledger_webhooks_disabled_total{reason}`,
 //! `hookledger_notifications_total{status}`, `hookledger_filter_errors_total`.
 
 pub mod attempt;
 mod breaker;
 pub mod client;
-mod endpoint;
 mod error;
 mod handle;
 pub mod job;
+mod limits;
 pub mod matcher;
 pub mod notify;
 mod process;

@@ -1,24 +1,24 @@
 //! The worker: a durable pull consumer on DISPATCH jobs (`<p>_dispatcher`), each job one
-//! attempt ([`crate::process`]), with bounded concurrency so that a failing endpoint never
-//! holds back the healthy ones.
+//! attempt ([`crate::process`]), with bounded concurrency so that a slow, hanging or failing
+//! endpoint costs only its own webhook.
 //!
-//! Three limits, in the order a job meets them:
-//! - **intake** (`4 × concurrency` permits): jobs taken from the consumer and not finished. The
+//! The limits, in the order a job meets them:
+//! - **intake** (`2 × concurrency` permits): jobs taken from the consumer and not finished. The
 //!   loop takes the next message only with a permit, so memory and the consumer's pending
 //!   count stay bounded.
-//! - **per endpoint** ([`crate::endpoint`], `per_host_concurrency` per `host:port`): attempts
-//!   in flight to one endpoint, plus a waiting line as long as the endpoint can serve in about
-//!   a second. A job that finds the line full, or waits longer, is NAKed with a delay (250 ms,
-//!   doubling per delivery of the same job, at most 30 s) and comes back later, so an endpoint
-//!   that always times out holds about `2 × per_host_concurrency` intake permits and
-//!   `per_host_concurrency` sending permits, never all of them.
+//! - **per webhook and per (tenant, host)** ([`crate::limits`]): a slot of each, after a short
+//!   wait in line. A job that gets none is **deferred**: republished as a scheduled message on
+//!   its delivery's schedule subject, due when its webhook can likely serve it, and acked. A
+//!   waiting job thus holds nothing on the consumer, and a hanging webhook holds one slot and
+//!   one intake permit or so, whatever its backlog.
 //! - **sending** (`concurrency` permits): HTTP attempts in flight in this process.
 //!
-//! Delays between attempts are not spent here: a retry is a scheduled message on DISPATCH
-//! (nats-server 2.12+), held durably by the server and published onto the job subject when due.
-//! We prefer it to a NAK with a delay because a NAKed message stays "pending" on the consumer
-//! for the whole delay, so thousands of retries in back-off would fill `max_ack_pending` and
-//! stall every webhook; a scheduled message occupies nothing until it is due.
+//! Delays between attempts are not spent here either: a retry is a scheduled message on
+//! DISPATCH (nats-server 2.12+), held durably by the server and published onto the job subject
+//! when due. A NAK with a delay would keep the message "pending" on the consumer for the whole
+//! delay, so thousands of jobs waiting would fill `max_ack_pending` and stall every webhook
+//! (which is what happened when deferred jobs were NAKed); a scheduled message occupies nothing
+//! until it is due. NAKs remain only for a failing NATS or ledger, where every job waits alike.
 //!
 //! While a job waits or sends, it tells the server "in progress" every third of `ack_wait`; a
 //! job whose worker died is delivered again after `ack_wait`. A job delivered again first
@@ -40,18 +40,19 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::Inner;
-use crate::endpoint::endpoint;
+use crate::handle::due;
 use crate::job::Job;
+use crate::limits::Deferral;
 use crate::retry::Verdict;
 
 /// Works off jobs until `shutdown`, then waits for the jobs in flight. Returns an error when
 /// the consumer breaks (after the jobs in flight finished).
 pub(crate) async fn run(inner: Arc<Inner>, shutdown: CancellationToken) -> Result<(), LedgerError> {
     let concurrency = inner.settings.concurrency.max(1);
-    let intake = Arc::new(Semaphore::new(concurrency * 4));
+    let intake = Arc::new(Semaphore::new(concurrency * 2));
     let settings = ConsumerSettings {
         ack_wait: inner.settings.ack_wait,
-        max_ack_pending: i64::try_from(concurrency * 8).unwrap_or(i64::MAX),
+        max_ack_pending: i64::try_from(concurrency * 4).unwrap_or(i64::MAX),
         batch: concurrency.min(512),
     };
     let mut messages = inner
@@ -60,6 +61,7 @@ pub(crate) async fn run(inner: Arc<Inner>, shutdown: CancellationToken) -> Resul
         .await?;
     tracing::info!(
         concurrency,
+        per_webhook = inner.settings.per_webhook_concurrency,
         per_host = inner.settings.per_host_concurrency,
         "dispatcher started"
     );
@@ -113,6 +115,7 @@ async fn handle(inner: Arc<Inner>, message: WorkMessage, _intake: OwnedSemaphore
     let result = match done.await {
         Step::Ack => message.ack().await,
         Step::Later(delay) => message.nak(Some(delay)).await,
+        Step::Defer(deferral) => defer(&inner, &job, &message, deferral).await,
     };
     if let Err(error) = result {
         span.in_scope(|| tracing::warn!(%error, "acknowledging the job failed; it comes back"));
@@ -122,7 +125,29 @@ async fn handle(inner: Arc<Inner>, message: WorkMessage, _intake: OwnedSemaphore
 /// What becomes of a job message.
 enum Step {
     Ack,
+    /// NAKed: delivered again after the delay (NATS or the ledger failed).
     Later(Duration),
+    /// No slot: held as a scheduled message, out of the consumer.
+    Defer(Deferral),
+}
+
+/// Hands a job back as a scheduled message, then acks it; if the publish fails, NAKs it.
+async fn defer(
+    inner: &Inner,
+    job: &Job,
+    message: &WorkMessage,
+    deferral: Deferral,
+) -> Result<(), LedgerError> {
+    metrics::counter!("hookledger_dispatch_deferred_total", "limit" => deferral.limit).increment(1);
+    let names = inner.nats.names();
+    let held = job.deferred(names, due(deferral.delay), message.sequence());
+    match inner.nats.publish(held).await {
+        Ok(_) => message.ack().await,
+        Err(error) => {
+            tracing::warn!(%error, "deferring the job failed; it comes back in 2 s");
+            message.nak(Some(Duration::from_secs(2))).await
+        }
+    }
 }
 
 async fn process(inner: &Inner, job: &Job, message: &WorkMessage) -> Step {
@@ -166,15 +191,17 @@ async fn process(inner: &Inner, job: &Job, message: &WorkMessage) -> Step {
         .and_then(|w| w.spec());
     let policy = spec.map(|s| s.retry).unwrap_or_default();
     // Paused, disabled or deleted: no slot needed, nothing is sent.
-    let (_host, _sending) = match spec {
+    let (admission, _sending) = match spec {
         None => (None, None),
         Some(spec) => {
-            let endpoint = endpoint(spec.url.as_str());
-            let Some(host) = inner.hosts.enter(&endpoint).await else {
-                let delay = busy_delay(message.delivered());
-                tracing::debug!(%endpoint, ?delay, "endpoint is saturated; the job comes back later");
-                metrics::counter!("hookledger_dispatch_deferred_total").increment(1);
-                return Step::Later(delay);
+            let (tenant, webhook) = (job.tenant.as_str(), job.webhook_id.as_str());
+            let admission = match inner.limits.enter(tenant, webhook, spec.url.as_str()).await {
+                Ok(admission) => admission,
+                Err(deferral) => {
+                    tracing::debug!(limit = deferral.limit, delay = ?deferral.delay,
+                        "no free slot; the job is deferred");
+                    return Step::Defer(deferral);
+                }
             };
             let sending = inner
                 .sending
@@ -182,7 +209,7 @@ async fn process(inner: &Inner, job: &Job, message: &WorkMessage) -> Step {
                 .acquire_owned()
                 .await
                 .expect("never closed");
-            (Some(host), Some(sending))
+            (Some(admission), Some(sending))
         }
     };
     let result = match inner.send(job, webhook.as_ref()).await {
@@ -192,7 +219,10 @@ async fn process(inner: &Inner, job: &Job, message: &WorkMessage) -> Step {
             return Step::Later(Duration::from_secs(60));
         }
     };
-    drop((_host, _sending));
+    if let Some(admission) = &admission {
+        admission.record(&result);
+    }
+    drop((admission, _sending));
     match inner.conclude(job, &policy, &result).await {
         Ok(Verdict::Retry(delay)) => {
             tracing::debug!(
@@ -219,12 +249,6 @@ fn failed(error: LedgerError) -> Step {
     Step::Later(Duration::from_secs(2))
 }
 
-/// The back-off of a job deferred because its endpoint is saturated.
-fn busy_delay(delivered: i64) -> Duration {
-    let doublings = u32::try_from(delivered.clamp(1, 8) - 1).unwrap_or(0);
-    (Duration::from_millis(250) * 2u32.pow(doublings)).min(Duration::from_secs(30))
-}
-
 /// Runs `work`, telling the server the message is in progress every `every`.
 async fn with_progress<F: Future>(message: &WorkMessage, every: Duration, work: F) -> F::Output {
     let every = every.max(Duration::from_millis(100));
@@ -237,17 +261,5 @@ async fn with_progress<F: Future>(message: &WorkMessage, every: Duration, work: 
                 let _ = message.in_progress().await;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_saturated_endpoint_backs_off_up_to_thirty_seconds() {
-        assert_eq!(busy_delay(1), Duration::from_millis(250));
-        assert_eq!(busy_delay(3), Duration::from_secs(1));
-        assert_eq!(busy_delay(100), Duration::from_secs(30));
     }
 }

@@ -21,6 +21,7 @@ mod api_webhooks;
 mod config;
 mod delivery;
 mod delivery_crash;
+mod delivery_isolation;
 mod delivery_retries;
 mod delivery_support;
 mod ledger;

@@ -1,9 +1,10 @@
 //! `TestReceiver`: a real HTTP server on `127.0.0.1:0` that webhooks deliver to. It records
 //! every request as it arrives (method, path, headers, body, arrival instant) and answers each
-//! one with the next scripted [`Reply`], or the default reply once the script is used up; a
-//! reply can be delayed (a slow receiver) past the webhook's timeout (a timing-out one).
+//! one with the next scripted [`Reply`], or its path's reply, or the default reply once the
+//! script is used up; a reply can be delayed (a slow receiver) past the webhook's timeout (a
+//! timing-out one). Paths let one receiver (one `host:port`) play several receivers.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,6 +77,7 @@ impl Received {
 struct Inner {
     log: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<Reply>>,
+    paths: Mutex<HashMap<String, Reply>>,
     default: Mutex<Option<Reply>>,
 }
 
@@ -115,6 +117,21 @@ impl TestReceiver {
     /// Every later request (once the script is used up) is answered with `reply`.
     pub fn set_default(&self, reply: Reply) {
         *self.inner.default.lock().unwrap() = Some(reply);
+    }
+
+    /// Every later request to `path` (once the script is used up) is answered with `reply`.
+    pub fn on_path(&self, path: &str, reply: Reply) {
+        self.inner
+            .paths
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), reply);
+    }
+
+    /// The requests so far to `path`.
+    pub fn received_on(&self, path: &str) -> Vec<Received> {
+        let log = self.inner.log.lock().unwrap();
+        log.iter().filter(|r| r.path == path).cloned().collect()
     }
 
     /// The URL of `path` on this receiver.
@@ -157,16 +174,19 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
         .await
         .unwrap_or_default();
+    let path = parts.uri.path().to_owned();
+    let for_path = inner.paths.lock().unwrap().get(&path).cloned();
     inner.log.lock().unwrap().push(Received {
         method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
+        path,
         headers: parts.headers,
         body,
         at,
     });
     let reply = {
         let next = inner.script.lock().unwrap().pop_front();
-        next.or_else(|| inner.default.lock().unwrap().clone())
+        next.or(for_path)
+            .or_else(|| inner.default.lock().unwrap().clone())
             .unwrap_or_else(|| Reply::status(200))
     };
     if !reply.delay.is_zero() {
