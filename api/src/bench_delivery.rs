@@ -9,7 +9,10 @@
 //! 1. one webhook; 2. ten webhooks per event (ten endpoints); 3. ten webhooks of which five
 //!    answer 500 (default retry policy, so their retries fall after the run; the circuit
 //!    breaker is off for the bench), compared per healthy webhook with scenario 2;
-//! 4. one webhook at a steady rate (default 1,000 events/s), for latency under load.
+//! 4. one webhook at a steady rate (default 1,000 events/s), for latency under load;
+//!
+//! then the isolation scenarios of [`crate::bench_isolation`] (healthy tenant alone, beside a
+//! failing, a hanging, and 1,000 hanging webhooks).
 //!
 //! CPU seconds and peak RSS are those of this whole process: router, dispatcher, **and** the
 //! publisher and receivers (the receivers answer without parsing the body, so most of it is
@@ -42,6 +45,10 @@ pub struct Settings {
     pub rate: u64,
     /// Seconds of the steady scenario.
     pub seconds: u64,
+    /// Run the throughput scenarios (1 to 4).
+    pub throughput: bool,
+    /// Seconds of each isolation scenario ([`crate::bench_isolation`]); 0 skips them.
+    pub isolation_seconds: u64,
 }
 
 /// What one receiver saw.
@@ -53,7 +60,7 @@ struct Seen {
     last: Mutex<Option<Instant>>,
 }
 
-fn unix_micros() -> u64 {
+pub(crate) fn unix_micros() -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -83,7 +90,7 @@ async fn receiver(status: StatusCode, seen: Arc<Seen>) -> anyhow::Result<String>
 }
 
 /// (user + system CPU seconds, peak RSS in MiB) of this process, from /proc (USER_HZ = 100).
-fn usage() -> (f64, f64) {
+pub(crate) fn usage() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
@@ -106,9 +113,9 @@ fn usage() -> (f64, f64) {
     (cpu, hwm / 1024.0)
 }
 
-struct Bench {
-    nats: Nats,
-    webhooks: Arc<Ledger<Webhook>>,
+pub(crate) struct Bench {
+    pub(crate) nats: Nats,
+    pub(crate) webhooks: Arc<Ledger<Webhook>>,
 }
 
 /// One scenario's endpoints: (answers 2xx, retry policy).
@@ -123,12 +130,13 @@ struct Scenario {
 }
 
 impl Bench {
-    async fn create(
+    /// Creates an active webhook of `tenant` to `url` for `bench.*`; returns its id.
+    pub(crate) async fn create(
         &self,
         tenant: &TenantId,
         url: &str,
         retry: RetrySettings,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<WebhookId> {
         let id = WebhookId::new();
         let mut spec = WebhookSpec::new(
             WebhookName::parse("bench", &Default::default()).map_err(anyhow::Error::msg)?,
@@ -145,6 +153,16 @@ impl Bench {
             catalog: EventCatalogSnapshot::new(["bench.event"]),
         };
         let meta = CommandMeta::new("bench");
+        self.webhooks
+            .execute(&format!("{tenant}.{id}"), command, &meta)
+            .await?;
+        Ok(id)
+    }
+
+    /// Deletes a webhook (its jobs still queued are then dropped unsent).
+    pub(crate) async fn delete(&self, tenant: &TenantId, id: &WebhookId) -> anyhow::Result<()> {
+        let meta = CommandMeta::new("bench");
+        let command = WebhookCommand::DeleteWebhook;
         self.webhooks
             .execute(&format!("{tenant}.{id}"), command, &meta)
             .await?;
@@ -282,10 +300,11 @@ pub async fn delivery(config: &Config, settings: &Settings) -> anyhow::Result<()
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "nats-server {} at {}, prefix {prefix}, {cores} cores, dispatcher concurrency {} \
-         (per endpoint {})",
+         (per webhook {}, per tenant and host {})",
         nats.server_version(),
         config.nats.url,
         config.dispatcher.concurrency,
+        config.dispatcher.per_webhook_concurrency,
         config.dispatcher.per_host_concurrency,
     );
     let result = run(&nats, config, settings).await;
@@ -339,7 +358,12 @@ async fn run(nats: &Nats, config: &Config, settings: &Settings) -> anyhow::Resul
         ),
     ];
     let mut per_webhook = Vec::new();
-    for (name, tenant, healthy, failing, events, rate) in scenarios {
+    let scenarios = if settings.throughput {
+        &scenarios[..]
+    } else {
+        &[]
+    };
+    for &(name, tenant, healthy, failing, events, rate) in scenarios {
         let delivered = bench
             .run(Scenario {
                 name: name.to_owned(),
@@ -352,13 +376,18 @@ async fn run(nats: &Nats, config: &Config, settings: &Settings) -> anyhow::Resul
             .await?;
         per_webhook.push(delivered / healthy as f64);
     }
-    println!(
-        "healthy deliveries/s per healthy webhook with half the webhooks failing: {:.0} vs {:.0} \
-         with all healthy ({:+.0} %)",
-        per_webhook[2],
-        per_webhook[1],
-        (per_webhook[2] / per_webhook[1] - 1.0) * 100.0
-    );
+    if let [_, all_healthy, half_failing, ..] = per_webhook[..] {
+        println!(
+            "healthy deliveries/s per healthy webhook with half the webhooks failing: {:.0} vs \
+             {:.0} with all healthy ({:+.0} %)",
+            half_failing,
+            all_healthy,
+            (half_failing / all_healthy - 1.0) * 100.0
+        );
+    }
+    if settings.isolation_seconds > 0 {
+        crate::bench_isolation::run(&bench, settings.isolation_seconds).await?;
+    }
     shutdown.cancel();
     router.await??;
     worker.await??;

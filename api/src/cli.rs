@@ -81,8 +81,9 @@ pub enum BenchCommand {
         key: Option<String>,
     },
     /// End-to-end delivery (publish on NATS → signed POST to a local receiver → facts): 1
-    /// webhook, 10 per event, half failing, and a steady rate; throw-away prefix on the
-    /// configured NATS.
+    /// webhook, 10 per event, half failing, and a steady rate; then isolation (a healthy
+    /// tenant alone and beside failing and hanging ones); throw-away prefix on the configured
+    /// NATS.
     Delivery {
         /// Events of the first scenario (the fan-out scenarios publish a tenth as many).
         #[arg(long, default_value_t = 20_000)]
@@ -93,6 +94,12 @@ pub enum BenchCommand {
         /// Seconds of the steady scenario.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Seconds of each isolation scenario (0 skips them).
+        #[arg(long, default_value_t = 30)]
+        isolation_seconds: u64,
+        /// Only the isolation scenarios.
+        #[arg(long)]
+        isolation_only: bool,
     },
     /// Commit rate and load latency of the ledger, on the configured NATS under a throw-away
     /// prefix.
@@ -177,11 +184,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             events,
             rate,
             seconds,
+            isolation_seconds,
+            isolation_only,
         }) => {
             let settings = crate::bench_delivery::Settings {
                 events,
                 rate,
                 seconds,
+                throughput: !isolation_only,
+                isolation_seconds,
             };
             crate::bench_delivery::delivery(&config, &settings).await?;
             Ok(ExitCode::SUCCESS)

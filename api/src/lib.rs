@@ -6,7 +6,8 @@
 //! - [`bench`]: `hookledger bench ledger`, figures for BENCHMARKS.md; [`bench_api`]:
 //!   `hookledger bench api`.
 //! - [`bench_projections`]: `hookledger bench projections` (rebuild rate, live projection lag).
-//! - [`bench_delivery`]: `hookledger bench delivery` (publish → signed POST → facts).
+//! - [`bench_delivery`]: `hookledger bench delivery` (publish → signed POST → facts), with
+//!   `bench_isolation` (a healthy tenant beside failing and hanging ones).
 //! - [`projections_cli`]: `hookledger projections rebuild [NAME…]` and `projections status`.
 //! - [`cli`]: the `hookledger` subcommands (serve, migrate, tenant, key, projections, audit).
 //! - [`startup`]: connects to NATS and PostgreSQL (bounded waits), creates streams, migrates,
@@ -30,6 +31,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_api;
 pub mod bench_delivery;
+mod bench_isolation;
 pub mod bench_projections;
 pub mod cli;
 pub mod config;

@@ -8,6 +8,7 @@
 mod harness;
 
 mod api_audit;
+mod api_contract;
 mod api_deliveries;
 mod api_idempotency;
 mod api_openapi;

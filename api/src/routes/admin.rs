@@ -15,9 +15,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::members::not_null;
 use super::paging::{Paged, Paging};
 use super::support::caught_up;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldProblem};
 use crate::extract::{ApiBody, ApiJson, ApiPath, ApiQuery, OperatorAuth};
 use crate::runtime::HttpRuntime;
 use crate::{AppState, tenancy};
@@ -37,8 +38,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 struct TenantIn {
     /// A slug, `[a-z0-9][a-z0-9-]{0,62}`; also the tenant's token in NATS subjects.
     #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(required = true)]
     id: Option<String>,
     #[schema(max_length = 200)]
+    #[serde(default, deserialize_with = "not_null")]
     name: Option<String>,
 }
 
@@ -48,6 +52,7 @@ struct TenantIn {
 struct KeyIn {
     /// A label for people, at most 200 characters.
     #[schema(max_length = 200)]
+    #[serde(default, deserialize_with = "not_null")]
     name: Option<String>,
 }
 
@@ -195,9 +200,17 @@ async fn issue_key(
     let body: KeyIn = if body.iter().all(u8::is_ascii_whitespace) {
         KeyIn::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-            detail: format!("the body is not a valid key request: {e}"),
-            errors: Vec::new(),
+        let json = &mut serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(json).map_err(|e| {
+            let field = e.path().to_string();
+            let message = e.inner().to_string();
+            ApiError::BadRequest {
+                detail: format!("the body is not a valid key request: {e}"),
+                errors: (field != ".")
+                    .then_some(FieldProblem { field, message })
+                    .into_iter()
+                    .collect(),
+            }
         })?
     };
     if let Some(name) = &body.name {

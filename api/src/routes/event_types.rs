@@ -9,11 +9,12 @@ use hookledger_domain::catalog::CatalogCommand;
 use hookledger_domain::webhook::values::EventTypeName;
 use hookledger_projections::event_types::EventTypeRow;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::members::not_null;
 use super::paging::{Paged, Paging};
 use super::support::{caught_up, command_meta};
 use crate::AppState;
@@ -31,14 +32,17 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 struct EventTypeIn {
     /// `[A-Za-z0-9_.-]+`, dot-separated segments (`lead.created`).
     #[schema(value_type = String, pattern = "^[A-Za-z0-9_.-]+$", max_length = 255)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(required = true)]
     name: Option<String>,
     /// At most `limits.max_description` (2000) characters.
     #[schema(max_length = 2000)]
+    #[serde(default, deserialize_with = "not_null")]
     description: Option<String>,
     /// A JSON Schema of the event's data (an object), at most
     /// `limits.max_event_type_schema_bytes` (64 KiB) serialized.
     #[schema(value_type = Option<Object>)]
-    schema: Option<Value>,
+    schema: Option<Map<String, Value>>,
 }
 
 /// An event type of the catalog.
@@ -114,10 +118,10 @@ fn check(state: &AppState, body: &EventTypeIn) -> Result<EventTypeName, ApiError
         ));
     }
     match &body.schema {
-        Some(schema) if !schema.is_object() => {
-            errors.push(FieldProblem::new("schema", "must be a JSON Schema object"));
-        }
-        Some(schema) if schema.to_string().len() > limits.max_event_type_schema_bytes => {
+        Some(schema)
+            if serde_json::to_string(schema).map_or(0, |s| s.len())
+                > limits.max_event_type_schema_bytes =>
+        {
             let max = limits.max_event_type_schema_bytes;
             errors.push(FieldProblem::new(
                 "schema",
@@ -149,7 +153,7 @@ async fn add(
     let command = CatalogCommand::AddEventType {
         name: name.clone(),
         description: body.description,
-        schema: body.schema,
+        schema: body.schema.map(Value::Object),
     };
     let meta = command_meta(&auth, &headers)?;
     let committed = state

@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::members::{any_but_null, not_null};
 use crate::AppState;
 use crate::error::{ApiError, FieldProblem};
 use crate::extract::{ApiJson, TenantAuth};
@@ -41,17 +42,23 @@ struct EventIn {
     /// 128 characters. Required.
     #[serde(rename = "type")]
     #[schema(value_type = String, pattern = "^[A-Za-z0-9_.-]+$", max_length = 128)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(required = true)]
     event_type: Option<String>,
     /// The event's data: any JSON value but `null`. Required.
     #[schema(value_type = Object)]
+    #[serde(default, deserialize_with = "any_but_null")]
+    #[schema(required = true)]
     data: Option<Value>,
     /// The idempotency key and the `webhook-id` receivers see: 1 to 128 characters of
     /// `A-Z a-z 0-9 _ . : -`. Generated (`evt_…`) when absent.
     #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    #[serde(default, deserialize_with = "not_null")]
     id: Option<String>,
     /// When the event happened (RFC 3339); the delivery's `timestamp`. Defaults to when
     /// hookledger received it.
     #[schema(format = DateTime)]
+    #[serde(default, deserialize_with = "not_null")]
     occurred_at: Option<String>,
 }
 

@@ -15,6 +15,7 @@ mod dispatch;
 mod event_types;
 mod events;
 mod health;
+mod members;
 mod paging;
 mod support;
 mod webhook_actions;

@@ -2,8 +2,11 @@
 //! and what it gets back ([`WebhookOut`]), with their OpenAPI schemas.
 //!
 //! Input fields are all optional in Rust, so that a missing required field or an out-of-range
-//! number is a 422 naming the field (from the domain's validation), never a 400 from serde;
-//! the schemas still say which fields are required.
+//! number is a 422 naming the field (from the domain's validation), while a member of the wrong
+//! JSON type, `null` included where it is not nullable, is a 400 from serde naming it
+//! ([`super::members`]); the schemas still say which fields are required. Nullable on create
+//! and replace: `description`, `filter`, `errorsEmail`; in a patch, `null` also resets a field
+//! with a default, but never `name`, `url` or `events`.
 
 use std::collections::BTreeMap;
 
@@ -11,10 +14,11 @@ use chrono::{DateTime, Utc};
 use hookledger_domain::webhook::WebhookStatus;
 use hookledger_domain::webhook::values::{WebhookPatchInput, WebhookSpecInput};
 use hookledger_projections::webhooks::WebhookRow;
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::members::{not_null, present};
 use crate::error::ApiError;
 
 /// The HTTP method deliveries are sent with.
@@ -64,6 +68,8 @@ pub(super) enum WebhookStatusName {
 pub(super) struct WebhookIn {
     /// Display name, 1 to `limits.max_name` (200) characters after trimming.
     #[schema(value_type = String, min_length = 1, max_length = 200, example = "CRM sync")]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(required = true)]
     pub(super) name: Option<String>,
     /// Free text, at most `limits.max_description` (2000) characters.
     #[schema(max_length = 2000)]
@@ -71,45 +77,59 @@ pub(super) struct WebhookIn {
     /// Absolute http(s) URL. Private, loopback and link-local targets are refused unless the
     /// operator allows them.
     #[schema(value_type = String, example = "https://crm.example.com/hooks")]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(required = true)]
     pub(super) url: Option<String>,
     /// Default `POST`.
     #[schema(value_type = Option<HttpMethodName>)]
+    #[serde(default, deserialize_with = "not_null")]
     pub(super) http_method: Option<String>,
     /// Event types or patterns (`lead.*`, `*`) of the tenant's catalog; 1 to
     /// `limits.max_event_patterns` (50).
     #[schema(value_type = Vec<String>, min_items = 1, max_items = 50, example = json!(["lead.*"]))]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(required = true)]
     pub(super) events: Option<Vec<String>>,
     /// A JSONLogic expression evaluated on `{type, data}`; only events for which it is true
     /// are delivered.
     #[schema(value_type = Option<Object>)]
-    pub(super) filter: Option<Value>,
+    pub(super) filter: Option<Map<String, Value>>,
     /// Custom headers added to each delivery (signature, `Host`, `Content-Length` and
     /// hop-by-hop headers are refused).
+    #[serde(default, deserialize_with = "not_null")]
     pub(super) headers: Option<BTreeMap<String, String>>,
     /// JSON values merged into the body of each delivery.
     #[schema(value_type = Option<Object>)]
-    pub(super) properties: Option<Value>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub(super) properties: Option<Map<String, Value>>,
     /// Retries after the first attempt, 0..20 (default 3).
     #[schema(minimum = 0, maximum = 20)]
+    #[serde(default, deserialize_with = "not_null")]
     pub(super) retry_attempts: Option<i64>,
     /// First retry delay in seconds, 0..86400 (default 60).
     #[schema(minimum = 0, maximum = 86400)]
+    #[serde(default, deserialize_with = "not_null")]
     pub(super) retry_delay_seconds: Option<i64>,
     /// Default `exponential`.
     #[schema(value_type = Option<RetryPolicyName>)]
+    #[serde(default, deserialize_with = "not_null")]
     pub(super) retry_policy: Option<String>,
     /// Per-attempt timeout, 1..60 seconds (default 15).
     #[schema(minimum = 1, maximum = 60)]
+    #[serde(default, deserialize_with = "not_null")]
     pub(super) timeout_seconds: Option<i64>,
     /// Told when the webhook is disabled for too many errors.
     #[schema(format = Email)]
     pub(super) errors_email: Option<String>,
     /// `false` creates the webhook paused (default `true`).
+    #[serde(default, deserialize_with = "not_null")]
     pub(super) is_active: Option<bool>,
     /// Same as `isActive`, by name.
     #[schema(value_type = Option<RequestedStatus>)]
+    #[serde(default, deserialize_with = "not_null")]
     pub(super) status: Option<String>,
     /// `whsec_` + base64 of 24..64 bytes; generated when absent. Only on `POST`.
+    #[serde(default, deserialize_with = "not_null")]
     pub(super) secret: Option<String>,
 }
 
@@ -122,9 +142,9 @@ impl WebhookIn {
             url: self.url.take(),
             http_method: self.http_method.take(),
             events: self.events.take(),
-            filter: self.filter.take(),
+            filter: self.filter.take().map(Value::Object),
             headers: self.headers.take(),
-            properties: self.properties.take(),
+            properties: self.properties.take().map(Value::Object),
             retry_attempts: self.retry_attempts,
             retry_delay_seconds: self.retry_delay_seconds,
             retry_policy: self.retry_policy.take(),
@@ -134,44 +154,35 @@ impl WebhookIn {
     }
 }
 
-/// Runs only for members present in the JSON: `Some(None)` is `null`, `None` is absent.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 /// A partial update: absent members stay, `null` clears a field or resets it to its default.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({"name": "CRM sync v2", "retryAttempts": 10, "filter": null}))]
 pub(super) struct WebhookPatchIn {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
-    name: Option<Option<String>>,
+    name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 2000)]
     description: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = Option<String>)]
-    url: Option<Option<String>>,
+    url: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<HttpMethodName>)]
     http_method: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 50)]
-    events: Option<Option<Vec<String>>>,
+    events: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
-    filter: Option<Option<Value>>,
+    filter: Option<Option<Map<String, Value>>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<BTreeMap<String, String>>)]
     headers: Option<Option<BTreeMap<String, String>>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
-    properties: Option<Option<Value>>,
+    properties: Option<Option<Map<String, Value>>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 20)]
     retry_attempts: Option<Option<i64>>,
@@ -188,22 +199,24 @@ pub(super) struct WebhookPatchIn {
     #[schema(value_type = Option<String>, format = Email)]
     errors_email: Option<Option<String>>,
     /// `false` pauses, `true` activates (and re-enables a disabled webhook).
+    #[serde(default, deserialize_with = "not_null")]
     pub(super) is_active: Option<bool>,
     #[schema(value_type = Option<RequestedStatus>)]
+    #[serde(default, deserialize_with = "not_null")]
     pub(super) status: Option<String>,
 }
 
 impl WebhookPatchIn {
     pub(super) fn patch(&mut self) -> WebhookPatchInput {
         WebhookPatchInput {
-            name: self.name.take(),
+            name: self.name.take().map(Some),
             description: self.description.take(),
-            url: self.url.take(),
+            url: self.url.take().map(Some),
             http_method: self.http_method.take(),
-            events: self.events.take(),
-            filter: self.filter.take(),
+            events: self.events.take().map(Some),
+            filter: (self.filter.take()).map(|f| f.map(Value::Object)),
             headers: self.headers.take(),
-            properties: self.properties.take(),
+            properties: (self.properties.take()).map(|p| p.map(Value::Object)),
             retry_attempts: self.retry_attempts.take(),
             retry_delay_seconds: self.retry_delay_seconds.take(),
             retry_policy: self.retry_policy.take(),

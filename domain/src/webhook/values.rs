@@ -130,11 +130,12 @@ impl Description {
 
 text_value!(Description);
 
-/// Parses one of a closed set of names, case-insensitively.
+/// Parses one of a closed set of names, spelled exactly (vendor dialects map their own
+/// spellings before this).
 fn one_of<T: Copy>(s: &str, options: &[(&str, T)]) -> Result<T, Rule> {
     options
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(s))
+        .find(|(name, _)| *name == s)
         .map(|(_, value)| *value)
         .ok_or_else(|| Rule::UnknownValue {
             allowed: options.iter().map(|(name, _)| (*name).to_owned()).collect(),
@@ -155,7 +156,7 @@ pub enum HttpMethod {
 }
 
 impl HttpMethod {
-    /// Accepts `POST`, `PUT` or `PATCH` in any case.
+    /// Accepts `POST`, `PUT` or `PATCH`, exactly so (HTTP methods are case-sensitive).
     pub fn parse(s: &str) -> Result<Self, Rule> {
         one_of(
             s,
@@ -280,7 +281,7 @@ pub enum RetryPolicyKind {
 }
 
 impl RetryPolicyKind {
-    /// Accepts `exponential` or `fixed` in any case.
+    /// Accepts `exponential` or `fixed`, exactly so.
     pub fn parse(s: &str) -> Result<Self, Rule> {
         one_of(
             s,

@@ -222,12 +222,19 @@ fn email_addresses_get_a_pragmatic_check() {
 }
 
 #[test]
-fn enums_parse_any_case_and_list_allowed_values_otherwise() {
-    assert_eq!(HttpMethod::parse("patch"), Ok(HttpMethod::Patch));
-    assert_eq!(RetryPolicyKind::parse("Fixed"), Ok(RetryPolicyKind::Fixed));
+fn enums_parse_their_exact_spelling_and_list_allowed_values_otherwise() {
+    assert_eq!(HttpMethod::parse("PATCH"), Ok(HttpMethod::Patch));
+    assert_eq!(RetryPolicyKind::parse("fixed"), Ok(RetryPolicyKind::Fixed));
     let allowed = vec!["POST".to_owned(), "PUT".to_owned(), "PATCH".to_owned()];
+    for other in ["GET", "post", "Patch"] {
+        let rule = Rule::UnknownValue {
+            allowed: allowed.clone(),
+        };
+        assert_eq!(HttpMethod::parse(other), Err(rule), "{other}");
+    }
+    let allowed = vec!["exponential".to_owned(), "fixed".to_owned()];
     assert_eq!(
-        HttpMethod::parse("GET"),
+        RetryPolicyKind::parse("Fixed"),
         Err(Rule::UnknownValue { allowed })
     );
     assert_eq!(

@@ -1,0 +1,45 @@
+//! How optional members of JSON bodies deserialize, so that the status follows the rule of the
+//! contract: a member of the wrong JSON type (a string for an object, `null` where a member is
+//! not nullable) is a serde error, hence `400` naming the member ([`crate::extract::ApiJson`]),
+//! while a well-typed value that breaks a rule is left to validation (`422`).
+//!
+//! - `#[serde(default, deserialize_with = "not_null")]` on `Option<T>`: absent → `None`;
+//!   `null` → 400; otherwise `Some`.
+//! - `#[serde(default, deserialize_with = "present")]` on `Option<Option<T>>`: absent → `None`,
+//!   `null` → `Some(None)` (clears the member or resets it to its default in a patch).
+
+use serde::de::{Error, Unexpected};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// Absent → `None` (with `#[serde(default)]`); `null` is a type error; a value → `Some`.
+pub(super) fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// Like [`not_null`] for a member that takes any JSON value: `null` is a type error.
+pub(super) fn any_but_null<'de, D>(deserializer: D) -> Result<Option<Value>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    match Value::deserialize(deserializer)? {
+        Value::Null => Err(D::Error::invalid_type(
+            Unexpected::Unit,
+            &"any JSON value but null",
+        )),
+        value => Ok(Some(value)),
+    }
+}
+
+/// Runs only for members present in the JSON: `Some(None)` is `null`, `None` is absent.
+pub(super) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
