@@ -9,6 +9,11 @@
 //! event whose jobs could not all be stored is NAKed and comes back; the jobs already stored
 //! are not made twice.
 //!
+//! Before routing, each event whose publisher gave its id claims `<tenant>:<id>`
+//! ([`hookledger_domain::ledger::Claim`]): an id already claimed by another event within the
+//! events' duplicate window (the same id posted over HTTP and published on NATS) is acked
+//! without routing, so one tenant has one event-id space across both paths.
+//!
 //! Events that cannot be delivered (a subject that is not `events.<tenant>.<type>`, a body
 //! that is not JSON) are terminated with a warning: retrying cannot fix them.
 
@@ -20,8 +25,9 @@ use hookledger_domain::delivery::DeliveryTrigger;
 use hookledger_domain::ids::DeliveryId;
 use hookledger_domain::ledger::reader::StreamKind;
 use hookledger_domain::ledger::{
-    ConsumerSettings, LedgerError, PendingAck, WorkMessage, WorkQueue,
+    Claim, ConsumerSettings, IncomingEvent, LedgerError, PendingAck, WorkMessage, WorkQueue,
 };
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -97,8 +103,7 @@ async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>
         return;
     }
     let mut fates = vec![Fate::Ack; batch.len()];
-    let mut pending: Vec<(usize, PendingAck)> = Vec::new();
-    let mut jobs = 0usize;
+    let mut events = Vec::with_capacity(batch.len());
     for (i, message) in batch.iter().enumerate() {
         let event = match message.event(inner.nats.names()) {
             Ok(event) => event,
@@ -108,14 +113,18 @@ async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>
                 continue;
             }
         };
-        let data = match serde_json::from_slice(&event.data) {
-            Ok(data) => data,
+        match serde_json::from_slice::<serde_json::Value>(&event.data) {
+            Ok(data) => events.push((i, event, data)),
             Err(e) => {
                 tracing::warn!(sequence = event.sequence, tenant = %event.tenant, error = %e, "event body is not JSON; dropped");
                 fates[i] = Fate::Term;
-                continue;
             }
-        };
+        }
+    }
+    claim(inner, &mut events, &mut fates).await;
+    let mut pending: Vec<(usize, PendingAck)> = Vec::new();
+    let mut jobs = 0usize;
+    for (i, event, data) in events {
         let matches = registry.matching(&event.tenant, &event.event_type, &data);
         metrics::counter!("hookledger_router_events_total", "result" => if matches.is_empty() { "unmatched" } else { "routed" }).increment(1);
         let body = EventBody {
@@ -165,6 +174,42 @@ async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>
             tracing::debug!(%error, "acknowledging an event failed; it will be routed again");
         }
     }
+}
+
+/// Claims the given ids of `events` (all sent, then all awaited): an event whose tenant and id
+/// came in before as another event is acked without routing; one whose claim failed is NAKed.
+/// Both leave `events`.
+async fn claim(inner: &Inner, events: &mut Vec<(usize, IncomingEvent, Value)>, fates: &mut [Fate]) {
+    let mut claims = Vec::with_capacity(events.len());
+    for (i, event, _) in events.iter() {
+        claims.push((*i, inner.nats.claim_event_id(event).await));
+    }
+    let waits = claims.into_iter().map(|(i, sent)| async move {
+        let claim = match sent {
+            Ok(Some(pending)) => pending.wait(&inner.nats).await,
+            Ok(None) => Ok(Claim::First),
+            Err(error) => Err(error),
+        };
+        (i, claim)
+    });
+    let mut keep = vec![true; fates.len()];
+    for (i, claim) in futures::future::join_all(waits).await {
+        match claim {
+            Ok(Claim::First) => {}
+            Ok(Claim::Repeat { of }) => {
+                tracing::debug!(first = of, "event id came in before; not routed again");
+                metrics::counter!("hookledger_router_events_total", "result" => "duplicate")
+                    .increment(1);
+                keep[i] = false;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot claim the event id; the event comes back");
+                fates[i] = Fate::Nak;
+                keep[i] = false;
+            }
+        }
+    }
+    events.retain(|(i, _, _)| keep[*i]);
 }
 
 /// Awaits every pending job publish, together (a publish lost with its connection costs one

@@ -22,6 +22,7 @@ mod api_webhooks;
 mod config;
 mod delivery;
 mod delivery_crash;
+mod delivery_ids;
 mod delivery_isolation;
 mod delivery_retries;
 mod delivery_support;

@@ -12,7 +12,7 @@
 //!
 //! # Layout
 //! - [`names`]: stream, subject and consumer names, all derived from one prefix.
-//! - [`streams`]: creates or updates the four streams at start.
+//! - [`streams`]: creates or updates the five streams at start.
 //! - [`connect`]: connects to NATS with a bounded wait and a clear error.
 //! - [`record`]: the ledger message (`LedgerRecord`) and its wire form.
 //! - [`chain`]: the per-aggregate hash chain and its verification.
@@ -46,6 +46,6 @@ pub use record::{LedgerEntry, LedgerRecord, RecordedEvent};
 pub use store::{JetStreamEventStore, LedgerContext};
 pub use streams::{StreamSettings, ensure_streams};
 pub use work::{
-    ConsumerSettings, IncomingEvent, InvalidEvent, Outgoing, PendingAck, Schedule, Stored,
+    Claim, ConsumerSettings, IncomingEvent, InvalidEvent, Outgoing, PendingAck, Schedule, Stored,
     StoredFact, WorkMessage, WorkQueue, WorkStream,
 };

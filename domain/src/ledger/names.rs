@@ -70,6 +70,10 @@ impl Names {
     pub fn deliveries_stream(&self) -> String {
         self.stream("DELIVERIES")
     }
+    /// `<P>_EVENT_IDS`: the router's claims of event ids, one dedup space per tenant.
+    pub fn event_ids_stream(&self) -> String {
+        self.stream("EVENT_IDS")
+    }
 
     /// The subject of one aggregate instance: `<p>.ledger.<type>.<aggregate id>`. The aggregate
     /// id is one or more dot-separated tokens (a webhook's is `<tenant>.<wh_…>`).
@@ -133,6 +137,13 @@ impl Names {
     }
     pub fn deliveries_all(&self) -> String {
         format!("{}.delivery.>", self.prefix)
+    }
+    /// `<p>.event-ids.<tenant>`: where the router claims the tenant's event ids.
+    pub fn event_id_subject(&self, tenant: &str) -> String {
+        format!("{}.event-ids.{tenant}", self.prefix)
+    }
+    pub fn event_ids_all(&self) -> String {
+        format!("{}.event-ids.>", self.prefix)
     }
     /// A durable consumer name owned by this installation (`<p>_<role>`).
     pub fn durable(&self, role: &str) -> String {

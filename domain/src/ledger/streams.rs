@@ -1,4 +1,4 @@
-//! The four streams, created or updated at start.
+//! The five streams, created or updated at start.
 //!
 //! | stream | subjects | kept |
 //! |---|---|---|
@@ -6,6 +6,7 @@
 //! | `<P>_EVENTS` | `events.>` | `nats.events_max_age`; duplicate window for event ids |
 //! | `<P>_DISPATCH` | `<p>.dispatch.>` | work queue: a job leaves when acked; retries are held as scheduled messages |
 //! | `<P>_DELIVERIES` | `<p>.delivery.>` | `nats.deliveries_max_age` (0 = forever) |
+//! | `<P>_EVENT_IDS` | `<p>.event-ids.>` | the events' duplicate window: the router's claims of event ids (see `work::claims`) |
 //!
 //! All use file storage and direct gets (reads by subject without a consumer).
 
@@ -89,6 +90,15 @@ pub async fn ensure_streams(nats: &Nats, settings: &StreamSettings) -> Result<()
             subjects: vec![n.deliveries_all()],
             max_age: settings.deliveries_max_age,
             duplicate_window: settings.events_duplicate_window,
+            ..base.clone()
+        },
+        Config {
+            name: n.event_ids_stream(),
+            description: Some("hookledger: event ids claimed by the router (dedup)".into()),
+            subjects: vec![n.event_ids_all()],
+            // A claim matters only inside the window; its message may go with it.
+            max_age: settings.events_duplicate_window,
+            duplicate_window: settings.events_duplicate_window,
             ..base
         },
     ];
@@ -102,7 +112,7 @@ pub async fn ensure_streams(nats: &Nats, settings: &StreamSettings) -> Result<()
 }
 
 impl Nats {
-    /// Deletes this installation's four streams: for benchmarks and tests that used a
+    /// Deletes this installation's five streams: for benchmarks and tests that used a
     /// throw-away prefix. Never called by the service.
     pub async fn delete_streams(&self) -> Result<(), LedgerError> {
         let n = &self.names;
@@ -111,6 +121,7 @@ impl Nats {
             n.events_stream(),
             n.dispatch_stream(),
             n.deliveries_stream(),
+            n.event_ids_stream(),
         ] {
             self.js
                 .delete_stream(&name)

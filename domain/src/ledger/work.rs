@@ -14,15 +14,18 @@
 //!   the EVENTS sequence of its event in the `Hookledger-Event-Seq` header (so a redelivery can
 //!   find the event again without changing the facts' JSON).
 //! - [`Nats::event_at`]: one event by its EVENTS sequence.
+//! - [`Nats::claim_event_id`]: the router's claim of a tenant's event id, so that an id used
+//!   over HTTP and over NATS is one event (`claims`).
 //!
 //! Layout: this file (consumers and their messages), `publish` (sending, facts), `event`
-//! (events as stored on EVENTS).
+//! (events as stored on EVENTS), `claims` (one event-id space per tenant).
 //!
 //! Subjects of the DISPATCH stream: jobs on `<p>.dispatch.<tenant>.<webhookId>` (what the
 //! dispatcher consumes, filter `<p>.dispatch.*.*`); a scheduled retry is held on
 //! `<p>.dispatch.<tenant>.<webhookId>.<deliveryId>` (one pending schedule per delivery, which is
 //! all a delivery ever has) until the server publishes it onto the job subject.
 
+mod claims;
 mod event;
 mod publish;
 
@@ -39,6 +42,7 @@ use futures::Stream;
 
 use super::{LedgerError, Names, Nats};
 
+pub use claims::{Claim, PendingClaim};
 pub use event::{IncomingEvent, InvalidEvent};
 pub use publish::{Outgoing, PendingAck, Schedule, Stored, StoredFact};
 

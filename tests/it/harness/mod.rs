@@ -163,6 +163,7 @@ async fn delete_streams(id: &str) {
         names.events_stream(),
         names.dispatch_stream(),
         names.deliveries_stream(),
+        names.event_ids_stream(),
     ] {
         let _ = js.delete_stream(stream).await;
     }

@@ -44,6 +44,8 @@ pub struct IncomingEvent {
     /// `Hookledger-Event-Id`, else `Nats-Msg-Id`, else derived from the stream sequence and
     /// time (`evt_…`, the same every time the event is read).
     pub id: EventId,
+    /// True when the publisher gave the id (a header), false when it was derived.
+    pub id_given: bool,
     /// `Hookledger-Occurred-At`, else when the stream stored the event.
     pub occurred_at: DateTime<Utc>,
     pub sequence: u64,
@@ -87,9 +89,9 @@ impl IncomingEvent {
             return Err(invalid("the event type is not [A-Za-z0-9_.-]+"));
         }
         let given = header(headers, EVENT_ID_HEADER).or_else(|| header(headers, "Nats-Msg-Id"));
-        let id = match given.map(EventId::parse) {
-            Some(Ok(id)) => id,
-            _ => derived_event_id(sequence, stored),
+        let (id, id_given) = match given.map(EventId::parse) {
+            Some(Ok(id)) => (id, true),
+            _ => (derived_event_id(sequence, stored), false),
         };
         let occurred_at = header(headers, OCCURRED_AT_HEADER)
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
@@ -98,6 +100,7 @@ impl IncomingEvent {
             tenant,
             event_type: event_type.to_owned(),
             id,
+            id_given,
             occurred_at,
             sequence,
             data,
