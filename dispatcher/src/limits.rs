@@ -17,19 +17,22 @@
 //! `per_webhook_concurrency`, and a thousand of them hold about a thousand attempts in flight.
 //!
 //! The deferral delay is the webhook's own queue: each deferred job is given the next free
-//! moment at the webhook's pace (time a slot is held ÷ slots), between [`MIN_DEFER`] and
-//! [`MAX_DEFER`], so a job comes back about when it can be served and a backlog costs one
-//! deferral per job per [`MAX_DEFER`], not a retry storm.
+//! moment at the webhook's pace (time a slot is held ÷ slots, planned at the maximum while the
+//! webhook answers well and at its current limit once it is congested), between [`MIN_DEFER`]
+//! and [`MAX_DEFER`], so a job comes back about when it can be served and a backlog costs one
+//! deferral per job per [`MAX_DEFER`], not a retry storm. Lines are sized the same way, so a
+//! burst to a healthy webhook waits in line while its limit grows instead of being deferred.
 //!
 //! All of it is per process and in memory; with several replicas each keeps its own limits.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hookledger_domain::delivery::AttemptOutcome;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::attempt::AttemptResult;
 
@@ -80,7 +83,7 @@ impl Limits {
         Self {
             per_webhook: per_webhook.max(1),
             per_host: per_host.max(1),
-            max_line: max_line.max(per_webhook).max(per_host),
+            max_line: max_line.max(1),
             webhooks: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
         }
@@ -163,6 +166,11 @@ struct PoolState {
     limit: usize,
     debt: usize,
     free_at: Instant,
+    /// False after an attempt that said the receiver is congested, true after one that did not.
+    healthy: bool,
+    /// When the first slot was taken: until an attempt ends, how long it has been out is the
+    /// best guess of the pace.
+    first_taken: Option<Instant>,
 }
 
 /// A slot; dropping it frees the slot and records how long it was held.
@@ -213,12 +221,15 @@ impl Pool {
                 limit: initial,
                 debt: 0,
                 free_at: Instant::now(),
+                healthy: true,
+                first_taken: None,
             }),
             waiting: AtomicUsize::new(0),
             held_micros: AtomicU64::new(0),
         }
     }
 
+    #[cfg(test)]
     fn limit(&self) -> usize {
         self.state.lock().expect("pool lock").limit
     }
@@ -231,10 +242,15 @@ impl Pool {
     /// A slot, after waiting in line at most [`LINE_WAIT`]; `None` when the line is full or
     /// the wait ran out.
     async fn take(self: &Arc<Self>, max_line: usize) -> Option<Slot> {
-        let slot = |permit| Slot {
-            permit: Some(permit),
-            pool: self.clone(),
-            taken: Instant::now(),
+        let slot = |permit| {
+            let taken = Instant::now();
+            let mut state = self.state.lock().expect("pool lock");
+            state.first_taken.get_or_insert(taken);
+            Slot {
+                permit: Some(permit),
+                pool: self.clone(),
+                taken,
+            }
         };
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             return Some(slot(permit));
@@ -251,24 +267,36 @@ impl Pool {
         }
     }
 
+    /// The slots a pool is planned with, and the time one is held: a healthy pool is planned
+    /// at its maximum (it is growing towards it), a congested one at its current limit; the
+    /// time held is the moving average, or before any attempt ended, how long the first one
+    /// has been out.
+    fn pace(&self) -> (usize, Option<Duration>) {
+        let state = self.state.lock().expect("pool lock");
+        let slots = if state.healthy { self.max } else { state.limit };
+        let held = match self.held_micros.load(Ordering::Relaxed) {
+            0 => state.first_taken.map(|t| t.elapsed()),
+            micros => Some(Duration::from_micros(micros)),
+        };
+        (slots.max(1), held.filter(|h| !h.is_zero()))
+    }
+
     /// How many jobs may wait: what the slots serve in [`LINE_WAIT`] at their pace, at least
     /// the number of slots, at most `max_line`.
     fn line(&self, max_line: usize) -> usize {
-        let limit = self.limit();
-        let held = self.held_micros.load(Ordering::Relaxed);
-        if held == 0 {
-            return limit;
-        }
-        let per_wait = limit as u128 * LINE_WAIT.as_micros() / u128::from(held);
+        let (slots, held) = self.pace();
+        let Some(held) = held else { return slots };
+        let per_wait = slots as u128 * LINE_WAIT.as_micros() / held.as_micros().max(1);
         usize::try_from(per_wait)
             .unwrap_or(usize::MAX)
-            .clamp(limit, max_line.max(limit))
+            .clamp(slots, max_line.max(slots))
     }
 
     /// Adapts the limit to an attempt: halves it when `congested`, adds a slot otherwise.
     fn record(&self, congested: Option<bool>) {
         let Some(congested) = congested else { return };
         let mut state = self.state.lock().expect("pool lock");
+        state.healthy = !congested;
         if congested {
             let halved = (state.limit / 2).max(1);
             let cut = state.limit - halved;
@@ -289,10 +317,10 @@ impl Pool {
 
     /// The delay of a job deferred now: the next free moment of this pool's queue.
     fn defer_delay(&self) -> Duration {
-        let held = Duration::from_micros(self.held_micros.load(Ordering::Relaxed));
+        let (slots, held) = self.pace();
+        let Some(held) = held else { return MIN_DEFER };
+        let step = held / u32::try_from(slots).unwrap_or(u32::MAX);
         let mut state = self.state.lock().expect("pool lock");
-        let pace = if held.is_zero() { LINE_WAIT } else { held };
-        let step = pace / u32::try_from(state.limit.max(1)).unwrap_or(u32::MAX);
         let now = Instant::now();
         let at = (state.free_at.max(now) + step).min(now + MAX_DEFER);
         state.free_at = at;

@@ -10,7 +10,8 @@ fn endpoints_are_host_and_port() {
 
 #[tokio::test]
 async fn a_full_webhook_defers_its_own_jobs_and_no_other_webhooks() {
-    let limits = Arc::new(Limits::new(1, 8, 8));
+    // One slot and a line of one per webhook.
+    let limits = Arc::new(Limits::new(1, 8, 1));
     let held = limits.enter("a", "wh_1", URL).await.unwrap();
     let in_line = tokio::spawn({
         let limits = limits.clone();
@@ -139,6 +140,30 @@ fn deferred_jobs_queue_up_at_the_pace_of_their_pool_up_to_max_defer() {
     let fast = Pool::new(4, 4);
     fast.held_micros.store(1_000, Ordering::Relaxed);
     assert_eq!(fast.defer_delay(), MIN_DEFER);
+}
+
+#[test]
+fn a_healthy_pool_is_planned_at_its_maximum_and_a_congested_one_at_its_limit() {
+    let pool = Pool::new(2, 32);
+    pool.held_micros.store(50_000, Ordering::Relaxed);
+    assert_eq!(pool.line(1000), 640, "a burst waits while the limit grows");
+    pool.record(Some(true));
+    assert_eq!(pool.line(1000), 20, "one slot at 50 ms: 20 per second");
+    let congested = Pool::new(1, 32);
+    congested.record(Some(true));
+    congested.held_micros.store(10_000_000, Ordering::Relaxed);
+    assert_eq!(congested.line(1000), 1);
+    assert!(congested.defer_delay() >= Duration::from_secs(9));
+}
+
+#[tokio::test(start_paused = true)]
+async fn before_any_attempt_ends_the_pace_is_how_long_the_first_has_been_out() {
+    let pool = Arc::new(Pool::new(1, 1));
+    assert_eq!(pool.defer_delay(), MIN_DEFER, "nothing known, nothing out");
+    let _out = pool.take(8).await.unwrap();
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let first = pool.defer_delay();
+    assert!(first >= Duration::from_secs(5), "{first:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -43,7 +43,7 @@ fn a_minimal_input_gets_every_default() {
 fn the_spec_serializes_as_camel_case_with_flattened_retry_settings() {
     let spec = spec(json!({
         "name": " CRM sync ", "url": "https://example.com/h", "events": ["lead.created", "*"],
-        "httpMethod": "put", "headers": {"X-Token": "t"}, "properties": {"env": "prod"},
+        "httpMethod": "PUT", "headers": {"X-Token": "t"}, "properties": {"env": "prod"},
         "filter": {"==": [1, 1]}, "retryAttempts": 0, "retryDelaySeconds": 0,
         "retryPolicy": "fixed", "timeoutSeconds": 60, "errorsEmail": "ops@example.com",
         "description": "d"
