@@ -1,51 +1,30 @@
 //! The `hookledger` process: HTTP API, command line and wiring.
 //!
 //! # Layout
+//! Three edges around the wiring: `http/` (requests in), `cli/` (commands in), `bench/`
+//! (figures out); the rest wires the process.
+//! - [`http`]: the HTTP API (routes, extractors, problem documents, per-process caches and
+//!   limits, OpenAPI). A new route, a vendor dialect or the console goes here.
+//! - [`cli`]: the `hookledger` subcommands (serve, migrate, tenant, key, projections, audit
+//!   verify, bench). A new subcommand goes here.
+//! - [`bench`]: `hookledger bench …`, one module per benchmark.
 //! - [`config`]: configuration (embedded defaults → file → `HOOKLEDGER_*` env), validated.
-//! - [`audit`]: `hookledger audit verify`, the hash-chain check of the whole ledger.
-//! - [`bench`]: `hookledger bench ledger`, figures for BENCHMARKS.md; [`bench_api`]:
-//!   `hookledger bench api`.
-//! - [`bench_projections`]: `hookledger bench projections` (rebuild rate, live projection lag).
-//! - [`bench_delivery`]: `hookledger bench delivery` (publish → signed POST → facts), with
-//!   `bench_isolation` (a healthy tenant beside failing and hanging ones).
-//! - [`projections_cli`]: `hookledger projections rebuild [NAME…]` and `projections status`.
-//! - [`cli`]: the `hookledger` subcommands (serve, migrate, tenant, key, projections, audit).
 //! - [`startup`]: connects to NATS and PostgreSQL (bounded waits), creates streams, migrates,
 //!   and builds [`AppState`].
 //! - [`state`]: `AppState`, what every handler shares (ledgers, pool, projections handle).
 //! - [`tenancy`]: tenant and API-key operations shared by the CLI and the admin routes.
-//! - [`error`]: `ApiError`, the one `IntoResponse` (RFC 9457 problem+json).
-//! - [`extract`]: request extractors: JSON/query/path with problem rejections, tenant and
-//!   operator authentication.
-//! - [`routes`]: the HTTP routes; [`openapi`]: their OpenAPI document.
-//! - [`runtime`]: what the HTTP layer keeps per process: the API-key cache ([`keycache`]), the
-//!   per-key rate limit ([`ratelimit`]), the `Idempotency-Key` store ([`idempotency`]) and
-//!   the checkpoint-validated read cache ([`readcache`]).
-//! - [`metrics`]: the Prometheus recorder and the HTTP request metrics.
 //! - [`telemetry`]: logging setup (tracing, text or JSON).
+//!
+//! Views go to `projections/`, dispatcher steps to `dispatcher/`, rules and aggregates to
+//! `domain/`; this crate only translates between the edges and them.
 //!
 //! [`Application::build`] binds nothing itself: it takes a listener, so tests run the whole
 //! process in-process on `127.0.0.1:0`, and one `CancellationToken` stops it.
 
-pub mod audit;
 pub mod bench;
-pub mod bench_api;
-pub mod bench_delivery;
-mod bench_isolation;
-pub mod bench_projections;
 pub mod cli;
 pub mod config;
-pub mod error;
-pub mod extract;
-pub mod idempotency;
-pub mod keycache;
-pub mod metrics;
-pub mod openapi;
-pub mod projections_cli;
-pub mod ratelimit;
-pub mod readcache;
-pub mod routes;
-pub mod runtime;
+pub mod http;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
@@ -160,7 +139,7 @@ impl Application {
         } = self;
         let result = match listener {
             Some(listener) => {
-                let app = routes::router(state.clone());
+                let app = http::routes::router(state.clone());
                 let token = shutdown.clone();
                 axum::serve(
                     listener,

@@ -13,7 +13,7 @@ use crate::harness::TestApp;
 fn snapshot_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
-        .join(hookledger_api::openapi::SNAPSHOT_PATH)
+        .join(hookledger_api::http::openapi::SNAPSHOT_PATH)
 }
 
 #[tokio::test]
@@ -23,7 +23,8 @@ async fn the_served_document_is_the_committed_snapshot() {
     assert_eq!(served.status(), 200);
     assert_eq!(served.headers()["content-type"], "application/json");
     let served = served.text().await.unwrap();
-    let generated = hookledger_api::openapi::pretty_json(&hookledger_api::openapi::document());
+    let generated =
+        hookledger_api::http::openapi::pretty_json(&hookledger_api::http::openapi::document());
     assert_eq!(
         served, generated,
         "the served document is the generated one"
@@ -44,8 +45,8 @@ async fn the_served_document_is_the_committed_snapshot() {
 
 #[test]
 fn every_route_of_the_contract_is_documented_with_its_errors() {
-    let doc: Value = serde_json::from_str(&hookledger_api::openapi::pretty_json(
-        &hookledger_api::openapi::document(),
+    let doc: Value = serde_json::from_str(&hookledger_api::http::openapi::pretty_json(
+        &hookledger_api::http::openapi::document(),
     ))
     .unwrap();
     let paths = &doc["paths"];

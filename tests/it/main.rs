@@ -30,4 +30,5 @@ mod ledger;
 mod ledger_restart;
 mod process;
 mod projections;
+mod readme;
 mod webhooks_api;

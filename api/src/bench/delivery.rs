@@ -11,7 +11,7 @@
 //!    breaker is off for the bench), compared per healthy webhook with scenario 2;
 //! 4. one webhook at a steady rate (default 1,000 events/s), for latency under load;
 //!
-//! then the isolation scenarios of [`crate::bench_isolation`] (healthy tenant alone, beside a
+//! then the isolation scenarios of [`crate::bench::isolation`] (healthy tenant alone, beside a
 //! failing, a hanging, and 1,000 hanging webhooks).
 //!
 //! CPU seconds and peak RSS are those of this whole process: router, dispatcher, **and** the
@@ -47,7 +47,7 @@ pub struct Settings {
     pub seconds: u64,
     /// Run the throughput scenarios (1 to 4).
     pub throughput: bool,
-    /// Seconds of each isolation scenario ([`crate::bench_isolation`]); 0 skips them.
+    /// Seconds of each isolation scenario ([`crate::bench::isolation`]); 0 skips them.
     pub isolation_seconds: u64,
 }
 
@@ -386,7 +386,7 @@ async fn run(nats: &Nats, config: &Config, settings: &Settings) -> anyhow::Resul
         );
     }
     if settings.isolation_seconds > 0 {
-        crate::bench_isolation::run(&bench, settings.isolation_seconds).await?;
+        crate::bench::isolation::run(&bench, settings.isolation_seconds).await?;
     }
     shutdown.cancel();
     router.await??;

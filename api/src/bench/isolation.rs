@@ -21,7 +21,7 @@ use hookledger_domain::ids::{TenantId, WebhookId};
 use hookledger_domain::ledger::Outgoing;
 use hookledger_domain::webhook::RetrySettings;
 
-use crate::bench_delivery::{Bench, unix_micros, usage};
+use crate::bench::delivery::{Bench, unix_micros, usage};
 
 /// The healthy tenant's rate (events/s).
 const HEALTHY_RATE: u64 = 100;

@@ -1,4 +1,15 @@
-//! The `hookledger` command line.
+//! The `hookledger` command line: one subcommand per verb, parsed by clap.
+//!
+//! # Layout
+//! - this file: the subcommands, serve, migrate, tenant and key.
+//! - [`projections`]: `projections rebuild [NAME…]` and `projections status`.
+//! - [`verify`]: `audit verify`, the hash-chain check of the whole ledger.
+//!
+//! `bench …` runs [`crate::bench`]. A new subcommand gets a variant here and, if it is more
+//! than a few lines, a module of its own beside these.
+
+pub mod projections;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,7 +64,7 @@ pub enum Command {
     Audit(AuditCommand),
     /// Rebuild the read-side projections, or show where they stand.
     #[command(subcommand)]
-    Projections(crate::projections_cli::ProjectionsCommand),
+    Projections(crate::cli::projections::ProjectionsCommand),
     /// Measure; prints figures (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -171,13 +182,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             url,
             key,
         }) => {
-            let settings = crate::bench_api::Settings {
+            let settings = crate::bench::api::Settings {
                 concurrency,
                 seconds,
                 url,
                 key,
             };
-            crate::bench_api::api(&config, &settings).await?;
+            crate::bench::api::api(&config, &settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Delivery {
@@ -187,21 +198,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             isolation_seconds,
             isolation_only,
         }) => {
-            let settings = crate::bench_delivery::Settings {
+            let settings = crate::bench::delivery::Settings {
                 events,
                 rate,
                 seconds,
                 throughput: !isolation_only,
                 isolation_seconds,
             };
-            crate::bench_delivery::delivery(&config, &settings).await?;
+            crate::bench::delivery::delivery(&config, &settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Ledger {
             commands,
             concurrency,
         }) => {
-            crate::bench::ledger(&config, commands, concurrency).await?;
+            crate::bench::ledger::ledger(&config, commands, concurrency).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Projections {
@@ -212,7 +223,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rate,
             seconds,
         }) => {
-            let settings = crate::bench_projections::Settings {
+            let settings = crate::bench::projections::Settings {
                 commands,
                 webhooks,
                 tenants,
@@ -220,13 +231,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 rate,
                 seconds,
             };
-            crate::bench_projections::projections(&config, &settings).await?;
+            crate::bench::projections::projections(&config, &settings).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Projections(command) => crate::projections_cli::run(&config, command).await,
+        Command::Projections(command) => crate::cli::projections::run(&config, command).await,
         Command::Audit(AuditCommand::Verify) => {
             let nats = startup::connect_nats(&config).await?;
-            crate::audit::verify(&nats).await
+            crate::cli::verify::verify(&nats).await
         }
         Command::Migrate => {
             let pool = startup::connect_postgres(&config).await?;

@@ -7,7 +7,7 @@
 //! - [`ApiPath`]: path parameters; a malformed one → 400.
 //! - [`ApiBody`]: a raw body (for routes whose body is optional); too large → 413.
 //! - [`TenantAuth`]: the tenant's API key, as `x-api-key: KEY` or `Authorization: Bearer KEY`
-//!   (checked through the [`crate::keycache`]), then the key's rate limit. Unknown or revoked →
+//!   (checked through the [`crate::http::keycache`]), then the key's rate limit. Unknown or revoked →
 //!   401; over the rate → 429.
 //! - [`OperatorAuth`]: `Authorization: Bearer <http.operator_token>`, for `/v1/admin`.
 
@@ -24,8 +24,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::error::{ApiError, FieldProblem};
-use crate::runtime::HttpRuntime;
+use crate::http::error::{ApiError, FieldProblem};
+use crate::http::runtime::HttpRuntime;
 
 /// A JSON body whose rejections are problem documents.
 pub struct ApiJson<T>(pub T);

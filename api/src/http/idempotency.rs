@@ -30,9 +30,9 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::AppState;
-use crate::error::{ApiError, FieldProblem};
-use crate::extract::{OperatorAuth, TenantAuth};
-use crate::runtime::HttpRuntime;
+use crate::http::error::{ApiError, FieldProblem};
+use crate::http::extract::{OperatorAuth, TenantAuth};
+use crate::http::runtime::HttpRuntime;
 
 /// A request that holds its key longer than this is taken to have died with its process.
 pub const ABANDONED_AFTER: Duration = Duration::from_secs(120);

@@ -20,8 +20,8 @@ use hookledger_domain::secrets::hash_api_key;
 use hookledger_projections::View;
 
 use crate::AppState;
-use crate::error::ApiError;
-use crate::extract::TenantAuth;
+use crate::http::error::ApiError;
+use crate::http::extract::TenantAuth;
 
 /// Entries kept at most; the cache is emptied when full (it refills from hot keys at once).
 const MAX_ENTRIES: usize = 10_000;

@@ -18,7 +18,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{FieldProblem, Problem};
+use crate::http::error::{FieldProblem, Problem};
 
 /// The committed snapshot, relative to the workspace root.
 pub const SNAPSHOT_PATH: &str = "api/openapi.json";
@@ -300,7 +300,7 @@ pub fn finish(mut doc: Document) -> Document {
 
 /// The whole document, as `GET /openapi.json` serves it.
 pub fn document() -> Document {
-    crate::routes::openapi()
+    crate::http::routes::openapi()
 }
 
 /// The document as pretty JSON with a final newline (the snapshot's form).

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Config;
-use crate::idempotency::IdempotencyStore;
-use crate::keycache::KeyCache;
-use crate::ratelimit::RateLimiter;
-use crate::readcache::ReadCache;
+use crate::http::idempotency::IdempotencyStore;
+use crate::http::keycache::KeyCache;
+use crate::http::ratelimit::RateLimiter;
+use crate::http::readcache::ReadCache;
 
 #[derive(Debug)]
 pub struct HttpRuntime {

@@ -21,12 +21,13 @@
 //!   committed version; cqrs-es's own `CqrsFramework::execute` discards it, and the API needs it
 //!   for ETags and read-your-writes.
 //! - [`reader`]: reads ranges of the ledger in order (audit log, projections, replays).
-//! - [`audit`]: bounded, per-tenant reads of the ledger and delivery facts (`/v1/audit/log`).
+//! - [`bounded_read`]: bounded, per-tenant reads of the ledger and delivery facts (what
+//!   `GET /v1/audit/log` streams).
 //! - [`work`]: what delivery needs of JetStream: durable work consumers (router, dispatcher),
 //!   publishes with ids, headers and schedules, delivery facts, events by sequence.
 //! - [`error`]: `LedgerError` and `CommandError`.
 
-pub mod audit;
+pub mod bounded_read;
 pub mod chain;
 pub mod connect;
 pub mod error;

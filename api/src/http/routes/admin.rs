@@ -18,9 +18,9 @@ use utoipa_axum::routes;
 use super::members::not_null;
 use super::paging::{Paged, Paging};
 use super::support::caught_up;
-use crate::error::{ApiError, FieldProblem};
-use crate::extract::{ApiBody, ApiJson, ApiPath, ApiQuery, OperatorAuth};
-use crate::runtime::HttpRuntime;
+use crate::http::error::{ApiError, FieldProblem};
+use crate::http::extract::{ApiBody, ApiJson, ApiPath, ApiQuery, OperatorAuth};
+use crate::http::runtime::HttpRuntime;
 use crate::{AppState, tenancy};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {

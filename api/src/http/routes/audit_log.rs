@@ -19,7 +19,7 @@ use futures::{Stream, StreamExt};
 use hookledger_domain::delivery::DeliveryFact;
 use hookledger_domain::ids::WebhookId;
 use hookledger_domain::ledger::LedgerError;
-use hookledger_domain::ledger::audit::{AuditScope, BoundedRead};
+use hookledger_domain::ledger::bounded_read::{AuditScope, BoundedRead};
 use hookledger_domain::ledger::reader::{RawMessage, StreamKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -29,8 +29,8 @@ use utoipa_axum::routes;
 
 use super::deliveries::rfc3339;
 use crate::AppState;
-use crate::error::ApiError;
-use crate::extract::{ApiQuery, TenantAuth};
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiQuery, TenantAuth};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(audit_log))

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use super::paging::{Paged, Paging};
 use super::support::{webhook_id, webhook_known};
 use crate::AppState;
-use crate::error::ApiError;
-use crate::extract::{ApiPath, ApiQuery, TenantAuth};
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiPath, ApiQuery, TenantAuth};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 use super::deliveries::rfc3339;
 use super::support::{webhook_id, webhook_known};
 use crate::AppState;
-use crate::error::ApiError;
-use crate::extract::{ApiPath, ApiQuery, TenantAuth};
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiPath, ApiQuery, TenantAuth};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -109,7 +109,7 @@ async fn test(
     responses(
         (status = 202, description = "A new attempt of the delivery is queued", body = RedeliverOut),
         (status = 409, description = "The delivery's event is past the EVENTS retention, or the \
-            delivery was a test: nothing was queued", body = crate::error::Problem,
+            delivery was a test: nothing was queued", body = crate::http::error::Problem,
             content_type = "application/problem+json"),
     )
 )]

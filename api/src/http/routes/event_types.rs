@@ -18,8 +18,8 @@ use super::members::not_null;
 use super::paging::{Paged, Paging};
 use super::support::{caught_up, command_meta};
 use crate::AppState;
-use crate::error::{ApiError, FieldProblem};
-use crate::extract::{ApiJson, ApiQuery, TenantAuth};
+use crate::http::error::{ApiError, FieldProblem};
+use crate::http::extract::{ApiJson, ApiQuery, TenantAuth};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, add))

@@ -22,8 +22,8 @@ use utoipa_axum::routes;
 
 use super::members::{any_but_null, not_null};
 use crate::AppState;
-use crate::error::{ApiError, FieldProblem};
-use crate::extract::{ApiJson, TenantAuth};
+use crate::http::error::{ApiError, FieldProblem};
+use crate::http::extract::{ApiJson, TenantAuth};
 
 /// Room kept in a NATS message for headers and the job that carries the event onwards.
 const ENVELOPE_BYTES: usize = 16 * 1024;
@@ -134,9 +134,9 @@ fn check(body: EventIn) -> Result<ValidEvent, ApiError> {
             every matching webhook (a repeated id inside the duplicate window is accepted and \
             not delivered again)", body = EventAccepted),
         (status = 413, description = "The data is larger than a NATS message allows",
-            body = crate::error::Problem, content_type = "application/problem+json"),
+            body = crate::http::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "A rule is broken (type, id, occurredAt, missing data)",
-            body = crate::error::Problem, content_type = "application/problem+json"),
+            body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 /// Publish a domain event.

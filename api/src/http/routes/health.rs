@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::openapi::OpenApiJson;
+use crate::http::openapi::OpenApiJson;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -75,7 +75,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
 )]
 /// Prometheus metrics.
 async fn metrics() -> Response {
-    let body = crate::metrics::render();
+    let body = crate::http::metrics::render();
     let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

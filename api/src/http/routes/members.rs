@@ -1,6 +1,6 @@
 //! How optional members of JSON bodies deserialize, so that the status follows the rule of the
 //! contract: a member of the wrong JSON type (a string for an object, `null` where a member is
-//! not nullable) is a serde error, hence `400` naming the member ([`crate::extract::ApiJson`]),
+//! not nullable) is a serde error, hence `400` naming the member ([`crate::http::extract::ApiJson`]),
 //! while a well-typed value that breaks a rule is left to validation (`422`).
 //!
 //! - `#[serde(default, deserialize_with = "not_null")]` on `Option<T>`: absent → `None`;

@@ -9,7 +9,7 @@
 //! extensions; the body limit (413); `Idempotency-Key` on POSTs.
 
 mod admin;
-mod audit;
+mod audit_log;
 mod deliveries;
 mod dispatch;
 mod event_types;
@@ -36,9 +36,9 @@ use utoipa_axum::router::OpenApiRouter;
 pub use paging::{Paged, Paging};
 
 use crate::AppState;
-use crate::error::ApiError;
-use crate::openapi::{ApiDoc, OpenApiJson};
-use crate::runtime::HttpRuntime;
+use crate::http::error::ApiError;
+use crate::http::openapi::{ApiDoc, OpenApiJson};
+use crate::http::runtime::HttpRuntime;
 
 /// The documented routes.
 fn api() -> OpenApiRouter<AppState> {
@@ -51,21 +51,21 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(deliveries::router())
         .merge(dispatch::router())
         .merge(events::router())
-        .merge(audit::router())
+        .merge(audit_log::router())
 }
 
 /// The OpenAPI document of every documented route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    crate::openapi::finish(api().split_for_parts().1)
+    crate::http::openapi::finish(api().split_for_parts().1)
 }
 
 /// Every route, with the shared layers (see the module docs).
 pub fn router(state: AppState) -> Router {
-    crate::metrics::install();
+    crate::http::metrics::install();
     let runtime = HttpRuntime::new(&state.config);
     let (routes, doc) = api().split_for_parts();
-    let doc = Arc::new(OpenApiJson(crate::openapi::pretty_json(
-        &crate::openapi::finish(doc),
+    let doc = Arc::new(OpenApiJson(crate::http::openapi::pretty_json(
+        &crate::http::openapi::finish(doc),
     )));
     let timeout = Duration::from_secs(state.config.http.request_timeout_seconds);
     routes
@@ -73,7 +73,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::idempotency::middleware,
+            crate::http::idempotency::middleware,
         ))
         .layer(DefaultBodyLimit::max(runtime.max_body_bytes))
         .layer(Extension(doc))
@@ -81,7 +81,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             within(timeout, request, next)
         }))
-        .layer(middleware::from_fn(crate::metrics::track))
+        .layer(middleware::from_fn(crate::http::metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -5,7 +5,7 @@ use hookledger_projections::Page;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::{ApiError, FieldProblem};
+use crate::http::error::{ApiError, FieldProblem};
 
 /// Paging parameters shared by every list.
 #[derive(Debug, Clone, Copy, Default, Deserialize, IntoParams)]

@@ -11,9 +11,9 @@ use hookledger_projections::View;
 
 use super::webhook_dto::WebhookOut;
 use crate::AppState;
-use crate::error::{ApiError, FieldProblem};
-use crate::extract::TenantAuth;
-use crate::idempotency;
+use crate::http::error::{ApiError, FieldProblem};
+use crate::http::extract::TenantAuth;
+use crate::http::idempotency;
 
 /// A webhook id from a path; a malformed one names no webhook (404).
 pub(super) fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {

@@ -22,8 +22,8 @@ use super::support::{
 };
 use super::webhook_dto::WebhookOut;
 use crate::AppState;
-use crate::error::ApiError;
-use crate::extract::{ApiPath, ApiQuery, TenantAuth};
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiPath, ApiQuery, TenantAuth};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

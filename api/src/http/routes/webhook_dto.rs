@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::members::{not_null, present};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The HTTP method deliveries are sent with.
 #[derive(ToSchema)]

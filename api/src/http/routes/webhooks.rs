@@ -30,10 +30,10 @@ use super::support::{
 };
 use super::webhook_dto::{WebhookIn, WebhookOut, WebhookPatchIn, requested_status};
 use crate::AppState;
-use crate::error::{ApiError, FieldProblem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, TenantAuth};
-use crate::readcache::ReadCache;
-use crate::runtime::HttpRuntime;
+use crate::http::error::{ApiError, FieldProblem};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, TenantAuth};
+use crate::http::readcache::ReadCache;
+use crate::http::runtime::HttpRuntime;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
