@@ -4,7 +4,9 @@
 //! Three edges around the wiring: `http/` (requests in), `cli/` (commands in), `bench/`
 //! (figures out); the rest wires the process.
 //! - [`http`]: the HTTP API (routes, extractors, problem documents, per-process caches and
-//!   limits, OpenAPI). A new route, a vendor dialect or the console goes here.
+//!   limits, OpenAPI). A new route or the console goes here.
+//! - [`compat`]: the five vendor dialects under `/compat/<vendor>`, one module each, thin
+//!   adapters onto the native commands and views (`compat::support`).
 //! - [`cli`]: the `hookledger` subcommands (serve, migrate, tenant, key, projections, audit
 //!   verify, bench). A new subcommand goes here.
 //! - [`bench`]: `hookledger bench …`, one module per benchmark.
@@ -23,6 +25,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod compat;
 pub mod config;
 pub mod http;
 pub mod startup;

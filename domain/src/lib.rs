@@ -15,6 +15,8 @@
 //!   `error`, `aggregate` (+ `values` for the webhook's validated value types).
 //! - [`delivery`]: delivery facts (`delivery.attempted|succeeded|failed`) written by the
 //!   dispatcher, and the closed set of attempt outcome codes.
+//! - [`dialect`]: the five vendor dialects and their ids, written into the webhook id (no
+//!   mapping table).
 //! - [`ledger`]: the JetStream event store (`cqrs_es::EventStore`), subjects and streams derived
 //!   from one prefix, the ledger message envelope with its hash chain, and the command executor.
 //!   It is the **only** module that imports `async_nats`: the API, the dispatcher and the
@@ -22,6 +24,7 @@
 
 pub mod catalog;
 pub mod delivery;
+pub mod dialect;
 pub mod ids;
 pub mod ledger;
 pub mod secrets;

@@ -19,6 +19,14 @@ mod api_unavailable;
 mod api_webhook_actions;
 mod api_webhooks;
 
+mod compat_catalog;
+mod compat_salesfinity;
+mod compat_saleshandy;
+mod compat_salesos;
+mod compat_sonar;
+mod compat_superoffice;
+mod compat_support;
+
 mod config;
 mod delivery;
 mod delivery_crash;

@@ -6,7 +6,8 @@
 //! - [`ApiQuery`]: query strings; a malformed one → 400, one holding `%00` → 422.
 //! - [`ApiPath`]: path parameters; a malformed one → 400.
 //! - [`ApiBody`]: a raw body (for routes whose body is optional); too large → 413.
-//! - [`TenantAuth`]: the tenant's API key, as `x-api-key: KEY` or `Authorization: Bearer KEY`
+//! - [`TenantAuth`]: the tenant's API key, as `x-api-key: KEY`, `Authorization: Bearer KEY` or
+//!   `Authorization: Basic` with the key as password (for the SuperOffice dialect)
 //!   (checked through the [`crate::http::keycache`]), then the key's rate limit. Unknown or revoked →
 //!   401; over the rate → 429.
 //! - [`OperatorAuth`]: `Authorization: Bearer <http.operator_token>`, for `/v1/admin`.
@@ -225,12 +226,30 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
     }
 }
 
-/// The tenant credential of a request: `x-api-key`, else `Authorization: Bearer`.
-fn presented_key(parts: &Parts) -> Option<&str> {
+/// The tenant credential of a request: `x-api-key`, else `Authorization: Bearer KEY`, else
+/// `Authorization: Basic` with the key as password (SuperOffice's form; the user name is
+/// ignored, and a key given as the user name with no password is accepted too).
+fn presented_key(parts: &Parts) -> Option<String> {
     if let Some(v) = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(v.trim());
+        return Some(v.trim().to_owned());
     }
-    bearer(parts)
+    bearer(parts).map(str::to_owned).or_else(|| basic(parts))
+}
+
+/// The password (or, when it is empty, the user name) of `Authorization: Basic …`.
+fn basic(parts: &Parts) -> Option<String> {
+    use base64::Engine as _;
+    let auth = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = auth.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':').unwrap_or((text.as_str(), ""));
+    Some(if password.is_empty() { user } else { password }.to_owned())
 }
 
 /// The token of `Authorization: Bearer TOKEN`.
@@ -270,7 +289,7 @@ impl FromRequestParts<AppState> for TenantAuth {
             return Ok(auth.clone());
         }
         let key = presented_key(parts).ok_or(ApiError::Unauthorized)?;
-        if !looks_like_api_key(key) {
+        if !looks_like_api_key(&key) {
             return Err(ApiError::Unauthorized);
         }
         let runtime = parts
@@ -278,7 +297,7 @@ impl FromRequestParts<AppState> for TenantAuth {
             .get::<Arc<HttpRuntime>>()
             .cloned()
             .ok_or_else(|| ApiError::Internal("the router did not install HttpRuntime".into()))?;
-        let auth = runtime.keys.authenticate(state, key).await?;
+        let auth = runtime.keys.authenticate(state, &key).await?;
         runtime
             .limiter
             .check(auth.key_id.as_str())

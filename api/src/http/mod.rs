@@ -14,7 +14,8 @@
 //! - [`openapi`]: the document of exactly the routes served.
 //! - [`metrics`]: the Prometheus recorder and the HTTP request metrics.
 //!
-//! Vendor dialects (`compat/<vendor>.rs`) and the console (`console/`) go here too.
+//! The console (`console/`) goes here too; the vendor dialects are beside it in `crate::compat`,
+//! merged into the same router.
 
 pub mod error;
 pub mod extract;

@@ -70,6 +70,9 @@ pub struct ListFilter {
     pub status: Option<String>,
     /// Only webhooks subscribed to this event type, directly or by a pattern.
     pub event: Option<String>,
+    /// Only webhooks whose id matches this POSIX regular expression (a vendor dialect's ids,
+    /// `Dialect::id_regex`).
+    pub id_regex: Option<String>,
     pub page: u32,
     pub limit: u32,
 }
@@ -102,6 +105,29 @@ fn push_filters<'a>(q: &mut QueryBuilder<'a, Postgres>, tenant: &'a str, filter:
         q.push(" AND events && ")
             .push_bind(patterns_matching(event));
     }
+    if let Some(regex) = &filter.id_regex {
+        q.push(" AND id ~ ").push_bind(regex.as_str());
+    }
+}
+
+/// The greatest id matching `id_regex` that the tenant has or had (deleted webhooks count:
+/// their history stays), for dialects that number their webhooks.
+pub async fn max_id_matching(
+    pool: &PgPool,
+    tenant: &str,
+    id_regex: &str,
+) -> Result<Option<String>, ProjectionError> {
+    let (max,): (Option<String>,) = sqlx::query_as(
+        "SELECT max(id) FROM ( \
+            SELECT id FROM webhooks WHERE tenant = $1 AND id ~ $2 \
+            UNION ALL \
+            SELECT webhook_id FROM webhook_history WHERE tenant = $1 AND webhook_id ~ $2) ids",
+    )
+    .bind(tenant)
+    .bind(id_regex)
+    .fetch_one(pool)
+    .await?;
+    Ok(max)
 }
 
 /// One page of a tenant's webhooks, oldest first (`created_at`, then id).

@@ -17,7 +17,7 @@ mod events;
 mod health;
 mod members;
 mod paging;
-mod support;
+pub(crate) mod support;
 mod webhook_actions;
 mod webhook_dto;
 mod webhooks;
@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     )));
     let timeout = Duration::from_secs(state.config.http.request_timeout_seconds);
     routes
+        .merge(crate::compat::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 use hookledger_domain::ids::{TenantId, WebhookId};
 use hookledger_domain::ledger::CommandMeta;
 use hookledger_domain::webhook::EventCatalogSnapshot;
+use hookledger_domain::webhook::{WebhookCommand, WebhookStatus};
 use hookledger_projections::View;
+use hookledger_projections::webhooks::WebhookRow;
 
 use super::webhook_dto::WebhookOut;
 use crate::AppState;
@@ -16,18 +18,18 @@ use crate::http::extract::TenantAuth;
 use crate::http::idempotency;
 
 /// A webhook id from a path; a malformed one names no webhook (404).
-pub(super) fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {
+pub(crate) fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {
     WebhookId::parse(raw).map_err(|_| ApiError::NotFound("webhook"))
 }
 
 /// The ledger aggregate id of a webhook: `<tenant>.<wh_…>`, so another tenant's id names an
 /// aggregate that does not exist.
-pub(super) fn aggregate_id(tenant: &TenantId, id: &WebhookId) -> String {
+pub(crate) fn aggregate_id(tenant: &TenantId, id: &WebhookId) -> String {
     format!("{tenant}.{id}")
 }
 
 /// `If-Match: "12"` (or `12`, or `W/"12"`) → 12; `*` or absent → no precondition.
-pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(raw) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -51,7 +53,7 @@ pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 
 /// The command's metadata: the key as actor; the `Idempotency-Key` header, scoped to the
 /// tenant, as command id (so the ledger stores a retried command once), or a fresh id.
-pub(super) fn command_meta(
+pub(crate) fn command_meta(
     auth: &TenantAuth,
     headers: &HeaderMap,
 ) -> Result<CommandMeta, ApiError> {
@@ -63,7 +65,7 @@ pub(super) fn command_meta(
 }
 
 /// The tenant's event-type names, for commands that check `events` against the catalog.
-pub(super) async fn catalog(
+pub(crate) async fn catalog(
     state: &AppState,
     tenant: &TenantId,
 ) -> Result<EventCatalogSnapshot, ApiError> {
@@ -72,7 +74,7 @@ pub(super) async fn catalog(
 }
 
 /// Waits until the ledger view applied `version` (read-your-writes).
-pub(super) async fn caught_up(state: &AppState, version: u64) -> Result<(), ApiError> {
+pub(crate) async fn caught_up(state: &AppState, version: u64) -> Result<(), ApiError> {
     state
         .projections
         .wait_for(View::Ledger, version, state.ryw_timeout())
@@ -87,16 +89,25 @@ pub(super) async fn read_back(
     id: &WebhookId,
     version: u64,
 ) -> Result<WebhookOut, ApiError> {
+    Ok(read_row(state, tenant, id, version).await?.into())
+}
+
+/// Waits for the view to apply `version`, then reads the webhook's row from it.
+pub(crate) async fn read_row(
+    state: &AppState,
+    tenant: &TenantId,
+    id: &WebhookId,
+    version: u64,
+) -> Result<WebhookRow, ApiError> {
     caught_up(state, version).await?;
-    let row = hookledger_projections::webhooks::get(&state.pool, tenant.as_str(), id.as_str())
+    hookledger_projections::webhooks::get(&state.pool, tenant.as_str(), id.as_str())
         .await?
-        .ok_or(ApiError::NotFound("webhook"))?;
-    Ok(row.into())
+        .ok_or(ApiError::NotFound("webhook"))
 }
 
 /// True when the tenant has, or had, this webhook (deleted ones keep their history,
 /// deliveries and stats).
-pub(super) async fn webhook_known(
+pub(crate) async fn webhook_known(
     state: &AppState,
     tenant: &TenantId,
     id: &WebhookId,
@@ -120,4 +131,55 @@ pub(super) fn with_etag(status: StatusCode, out: WebhookOut) -> Response {
     let mut response = (status, Json(out)).into_response();
     response.headers_mut().insert(header::ETAG, etag);
     response
+}
+
+/// Applies a spec change and then a status change (two commands when both change; the first
+/// carries `If-Match`, the second must follow it) and answers the webhook's version.
+/// `Disabled` (SuperOffice's `TooManyErrors`) disables it as if the circuit breaker had.
+pub(crate) async fn apply_change(
+    state: &AppState,
+    auth: &TenantAuth,
+    headers: &HeaderMap,
+    id: &WebhookId,
+    spec_command: Option<WebhookCommand>,
+    status: Option<WebhookStatus>,
+) -> Result<u64, ApiError> {
+    let aggregate = aggregate_id(&auth.tenant, id);
+    let mut meta = command_meta(auth, headers)?.expecting(if_match(headers)?);
+    let (current, mut version) = state.webhooks.load(&aggregate).await?;
+    if !current.exists() || current.is_deleted() {
+        return Err(ApiError::NotFound("webhook"));
+    }
+    if let Some(command) = spec_command {
+        version = state
+            .webhooks
+            .execute(&aggregate, command, &meta)
+            .await?
+            .version;
+        let status_id = format!("{}:status", meta.command_id);
+        meta = meta.with_command_id(status_id).expecting(None);
+    } else if let Some(expected) = meta.expected_version
+        && status.is_none()
+        && expected != version
+    {
+        return Err(ApiError::PreconditionFailed {
+            expected,
+            current: version,
+        });
+    }
+    if let Some(status) = status {
+        let command = match status {
+            WebhookStatus::Active => WebhookCommand::ResumeWebhook,
+            WebhookStatus::Paused => WebhookCommand::PauseWebhook { reason: None },
+            WebhookStatus::Disabled => WebhookCommand::DisableWebhook {
+                reason: "set by the caller".into(),
+            },
+        };
+        version = state
+            .webhooks
+            .execute(&aggregate, command, &meta)
+            .await?
+            .version;
+    }
+    Ok(version)
 }

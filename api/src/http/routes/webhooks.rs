@@ -26,7 +26,8 @@ use utoipa_axum::routes;
 
 use super::paging::{Paged, Paging};
 use super::support::{
-    aggregate_id, catalog, caught_up, command_meta, if_match, read_back, webhook_id, with_etag,
+    aggregate_id, apply_change, catalog, caught_up, command_meta, if_match, read_back, webhook_id,
+    with_etag,
 };
 use super::webhook_dto::{WebhookIn, WebhookOut, WebhookPatchIn, requested_status};
 use crate::AppState;
@@ -142,6 +143,7 @@ async fn list(
         is_active: query.is_active,
         status: query.status,
         event: query.event,
+        id_regex: None,
         page,
         limit,
     };
@@ -210,8 +212,7 @@ async fn get_one(
     Ok(with_etag(StatusCode::OK, row.into()))
 }
 
-/// Applies a spec change and then a status change (two commands when both change; the first
-/// carries `If-Match`, the second must follow it).
+/// Applies the changes (see [`support::apply_change`]) and answers the webhook.
 async fn change(
     state: &AppState,
     auth: &TenantAuth,
@@ -220,40 +221,7 @@ async fn change(
     spec_command: Option<WebhookCommand>,
     status: Option<WebhookStatus>,
 ) -> Result<Response, ApiError> {
-    let aggregate = aggregate_id(&auth.tenant, id);
-    let mut meta = command_meta(auth, headers)?.expecting(if_match(headers)?);
-    let (current, mut version) = state.webhooks.load(&aggregate).await?;
-    if !current.exists() || current.is_deleted() {
-        return Err(ApiError::NotFound("webhook"));
-    }
-    if let Some(command) = spec_command {
-        version = state
-            .webhooks
-            .execute(&aggregate, command, &meta)
-            .await?
-            .version;
-        let status_id = format!("{}:status", meta.command_id);
-        meta = meta.with_command_id(status_id).expecting(None);
-    } else if let Some(expected) = meta.expected_version
-        && status.is_none()
-        && expected != version
-    {
-        return Err(ApiError::PreconditionFailed {
-            expected,
-            current: version,
-        });
-    }
-    if let Some(status) = status {
-        let command = match status {
-            WebhookStatus::Active => WebhookCommand::ResumeWebhook,
-            _ => WebhookCommand::PauseWebhook { reason: None },
-        };
-        version = state
-            .webhooks
-            .execute(&aggregate, command, &meta)
-            .await?
-            .version;
-    }
+    let version = apply_change(state, auth, headers, id, spec_command, status).await?;
     Ok(with_etag(
         StatusCode::OK,
         read_back(state, &auth.tenant, id, version).await?,
