@@ -115,6 +115,7 @@ pub async fn start(
         keyring,
         projections,
         limits,
+        dialect_numbers: Arc::default(),
     })
 }
 

@@ -1,9 +1,12 @@
 //! What every request handler shares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hookledger_domain::catalog::EventCatalog;
+use hookledger_domain::dialect::Dialect;
+use hookledger_domain::ids::TenantId;
 use hookledger_domain::ledger::{Ledger, Nats};
 use hookledger_domain::secrets::Keyring;
 use hookledger_domain::tenant::Tenant;
@@ -29,7 +32,13 @@ pub struct AppState {
     /// Delivery: `test`, `redeliver` and `recover` call it; it runs the router and the worker
     /// when this process has those roles.
     pub dispatcher: hookledger_dispatcher::Dispatcher,
+    /// The last number each numbering dialect (SuperOffice, Sonar) handed out per tenant in
+    /// this process; the ledger settles races between replicas.
+    pub dialect_numbers: Arc<DialectNumbers>,
 }
+
+/// See [`AppState::dialect_numbers`].
+pub type DialectNumbers = std::sync::Mutex<HashMap<(Dialect, TenantId), i32>>;
 
 impl AppState {
     /// How long a write waits for the read model (read-your-writes).

@@ -93,3 +93,67 @@ async fn each_dialect_lists_its_own_webhooks_and_the_native_list_holds_them_all(
     .await;
     assert_eq!(salesos["total"], 1, "{salesos}");
 }
+
+/// A second `hookledger` process on the same ledger and database (API and projector only).
+async fn second_replica(app: &TestApp) -> (String, tokio_util::sync::CancellationToken) {
+    let config = crate::harness::app::test_config(&app.env);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let roles = hookledger_api::Roles {
+        api: true,
+        projector: true,
+        router: false,
+        dispatcher: false,
+    };
+    let replica =
+        hookledger_api::Application::build(config, Some(listener), roles, shutdown.clone())
+            .await
+            .unwrap();
+    let base = format!("http://{}", replica.local_addr().unwrap());
+    tokio::spawn(replica.run());
+    (base, shutdown)
+}
+
+#[tokio::test]
+async fn concurrent_numbered_creates_on_two_replicas_get_distinct_numbers() {
+    const PER_REPLICA: usize = 12;
+    let app = TestApp::spawn().await;
+    let key = tenant(&app, "acme").await;
+    let (other, stop_other) = second_replica(&app).await;
+    let path = "/compat/superoffice/api/v1/Agents/Webhook/SaveWebhook";
+    let mut creates = tokio::task::JoinSet::new();
+    for i in 0..2 * PER_REPLICA {
+        let base = if i % 2 == 0 {
+            app.url("")
+        } else {
+            other.clone()
+        };
+        let (http, key) = (app.http.clone(), key.clone());
+        creates.spawn(async move {
+            let body = json!({"WebhookId": 0, "Name": format!("n{i}"),
+                "TargetUrl": "http://127.0.0.1:9/hook", "Events": ["contact.created"]});
+            let response = (http.post(format!("{base}{path}")))
+                .bearer_auth(&key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            answer["WebhookId"].as_i64().unwrap()
+        });
+    }
+    let mut numbers = creates.join_all().await;
+    numbers.sort_unstable();
+    let before = numbers.len();
+    numbers.dedup();
+    assert_eq!(
+        numbers.len(),
+        before,
+        "a number was given twice: {numbers:?}"
+    );
+    assert!(numbers.iter().all(|n| *n >= 1), "{numbers:?}");
+    assert_eq!(native_list(&app, &key).await["total"], 2 * PER_REPLICA);
+    stop_other.cancel();
+}

@@ -8,6 +8,10 @@
 //! from `postgres.url` (dropped afterwards), with the rate limit off; client and server then
 //! share the machine's cores. With `--url` and `--key` it measures a running server (the key's
 //! tenant needs the event type `lead.created`, and its rate limit must allow the load).
+//!
+//! Then the vendor dialects' twins of the same two operations: a create through Salesfinity
+//! (a hex id) and SuperOffice (a number: one extra query for the highest), and the list of a
+//! tenant of 50 Salesfinity webhooks, so their cost can be read beside the native figures.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +26,9 @@ use crate::{Application, Config, Roles};
 
 /// Webhooks of the tenant whose list is read in the first list phase (a typical tenant).
 const LIST_TENANT_WEBHOOKS: usize = 50;
+
+const NATIVE_LIST: &str = "/v1/webhooks?limit=20";
+const SALESFINITY_LIST: &str = "/compat/salesfinity/v1/webhooks";
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -90,57 +97,112 @@ where
     Ok(())
 }
 
-/// Runs the create phase with `key`, then a list phase per `(label, key)` of `lists`.
+/// One create request: the path and the body of request `i`.
+type Create = (&'static str, fn(usize) -> Value, u16);
+
+/// The native create and its dialect twins, then the native create again: the tenant holds
+/// more webhooks in each phase, so the last phase shows what that alone costs.
+const CREATES: [Create; 4] = [
+    ("/v1/webhooks", native_body, 201),
+    ("/compat/salesfinity/v1/webhooks", salesfinity_body, 201),
+    (
+        "/compat/superoffice/api/v1/Agents/Webhook/SaveWebhook",
+        superoffice_body,
+        200,
+    ),
+    ("/v1/webhooks", native_body, 201),
+];
+
+fn native_body(i: usize) -> Value {
+    json!({"name": format!("bench {i}"), "url": "https://bench.example.com/hook",
+        "events": ["lead.*"]})
+}
+
+fn salesfinity_body(i: usize) -> Value {
+    json!({"name": format!("bench {i}"), "url": "https://bench.example.com/hook",
+        "events": ["CALL_LOGGED"], "dispositions": [1, 4]})
+}
+
+fn superoffice_body(i: usize) -> Value {
+    json!({"WebhookId": 0, "Name": format!("bench {i}"),
+        "TargetUrl": "https://bench.example.com/hook", "Events": ["contact.created"]})
+}
+
+/// Runs `count` requests of `create` one after another (to seed a tenant).
+async fn seed(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    create: &Create,
+    count: usize,
+) -> anyhow::Result<()> {
+    let (path, body, expected) = create;
+    for i in 0..count {
+        let response = (http.post(format!("{base}{path}")))
+            .header("x-api-key", key)
+            .json(&body(i))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == *expected,
+            "{path} answered {}",
+            response.status()
+        );
+    }
+    Ok(())
+}
+
+/// Runs the create phases with `key`, then a list phase per `(label, path, key)` of `lists`.
 async fn measure(
     base: &str,
     key: &str,
-    lists: &[(String, String)],
+    lists: &[(String, &'static str, String)],
     settings: &Settings,
 ) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(settings.concurrency)
         .build()?;
     let (c, s) = (settings.concurrency, settings.seconds);
-    let (h, b, k) = (http.clone(), base.to_owned(), key.to_owned());
-    phase("POST /v1/webhooks (create)", c, s, move |i| {
-        let request = h.post(format!("{b}/v1/webhooks")).header("x-api-key", &k).json(&json!({
-            "name": format!("bench {i}"), "url": "https://bench.example.com/hook", "events": ["lead.*"]
-        }));
-        async move {
-            let response = request.send().await?;
-            anyhow::ensure!(response.status() == 201, "create answered {}", response.status());
-            Ok(())
-        }
-    })
-    .await?;
-    for (label, key) in lists {
-        let (h, b, k) = (http.clone(), base.to_owned(), key.clone());
-        phase(
-            &format!("GET /v1/webhooks?limit=20 ({label})"),
-            c,
-            s,
-            move |_| {
-                let request = h
-                    .get(format!("{b}/v1/webhooks?limit=20"))
-                    .header("x-api-key", &k);
-                async move {
-                    let response = request.send().await?;
-                    anyhow::ensure!(
-                        response.status() == 200,
-                        "list answered {}",
-                        response.status()
-                    );
-                    response.bytes().await?;
-                    Ok(())
-                }
-            },
-        )
+    for (path, body, expected) in CREATES {
+        let (h, b, k) = (http.clone(), base.to_owned(), key.to_owned());
+        phase(&format!("POST {path} (create)"), c, s, move |i| {
+            let request = (h.post(format!("{b}{path}")))
+                .header("x-api-key", &k)
+                .json(&body(i));
+            async move {
+                let response = request.send().await?;
+                anyhow::ensure!(
+                    response.status() == expected,
+                    "create answered {}",
+                    response.status()
+                );
+                Ok(())
+            }
+        })
+        .await?;
+    }
+    for (label, path, key) in lists {
+        let (h, b, k, path) = (http.clone(), base.to_owned(), key.clone(), *path);
+        phase(&format!("GET {path} ({label})"), c, s, move |_| {
+            let request = h.get(format!("{b}{path}")).header("x-api-key", &k);
+            async move {
+                let response = request.send().await?;
+                anyhow::ensure!(
+                    response.status() == 200,
+                    "list answered {}",
+                    response.status()
+                );
+                response.bytes().await?;
+                Ok(())
+            }
+        })
         .await?;
     }
     Ok(())
 }
 
-/// A tenant with the `lead.created` event type and `webhooks` webhooks: its key.
+/// A tenant with the `lead.created` event type, `webhooks` native webhooks and as many
+/// Salesfinity ones: its key.
 async fn tenant(
     http: &reqwest::Client,
     base: &str,
@@ -167,16 +229,8 @@ async fn tenant(
         .send()
         .await?
         .error_for_status()?;
-    for i in 0..webhooks {
-        let body = json!({"name": format!("seed {i}"), "url": "https://bench.example.com/hook",
-            "events": ["lead.*"]});
-        http.post(format!("{base}/v1/webhooks"))
-            .header("x-api-key", &key)
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?;
-    }
+    seed(http, base, &key, &CREATES[0], webhooks).await?;
+    seed(http, base, &key, &CREATES[1], webhooks).await?;
     Ok(key)
 }
 
@@ -188,7 +242,14 @@ pub async fn api(config: &Config, settings: &Settings) -> anyhow::Result<()> {
             "server {url}, {} clients, {} s per phase",
             settings.concurrency, settings.seconds
         );
-        let lists = [("the key's tenant".to_owned(), key.to_owned())];
+        let lists = [
+            ("the key's tenant".to_owned(), NATIVE_LIST, key.to_owned()),
+            (
+                "the key's tenant".to_owned(),
+                SALESFINITY_LIST,
+                key.to_owned(),
+            ),
+        ];
         return measure(url.trim_end_matches('/'), key, &lists, settings).await;
     }
     let id = uuid::Uuid::now_v7().simple().to_string();
@@ -238,9 +299,15 @@ async fn in_process(config: Config, settings: &Settings) -> anyhow::Result<()> {
         let http = reqwest::Client::new();
         let writer = tenant(&http, &base, &token, "bench", 0).await?;
         let reader = tenant(&http, &base, &token, "bench-list", LIST_TENANT_WEBHOOKS).await?;
+        let typical = format!("tenant of {LIST_TENANT_WEBHOOKS} webhooks");
         let lists = [
-            (format!("tenant of {LIST_TENANT_WEBHOOKS} webhooks"), reader),
-            ("tenant of every created webhook".to_owned(), writer.clone()),
+            (typical.clone(), NATIVE_LIST, reader.clone()),
+            (typical, SALESFINITY_LIST, reader),
+            (
+                "tenant of every created webhook".to_owned(),
+                NATIVE_LIST,
+                writer.clone(),
+            ),
         ];
         measure(&base, &writer, &lists, settings).await
     }

@@ -41,6 +41,16 @@ use crate::http::runtime::HttpRuntime;
 /// try that finds the number taken by a concurrent create moves on to the next).
 const NUMBER_TRIES: i32 = 32;
 
+/// The numbers handed out (a poisoned lock still holds valid numbers: take it).
+fn numbers(
+    state: &AppState,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<(Dialect, TenantId), i32>> {
+    state
+        .dialect_numbers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// One vendor's constants.
 #[derive(Debug)]
 pub(crate) struct Vendor {
@@ -143,7 +153,7 @@ impl Vendor {
             .await?;
         let meta = command_meta(auth, headers)?;
         let mut number = match self.dialect.id_form() {
-            IdForm::Int32 => Some(self.highest_number(state, &auth.tenant).await? + 1),
+            IdForm::Int32 => Some(self.next_number(state, &auth.tenant, None).await?),
             _ => None,
         };
         let mut tries = 0;
@@ -183,11 +193,17 @@ impl Vendor {
                     let row = read_row(state, &auth.tenant, &id, committed.version).await?;
                     return Ok((row, secret));
                 }
-                // Taken by a concurrent create (or a one-in-2^44 random repeat): next id.
-                Err(CommandError::Rejected(WebhookError::AlreadyExists))
-                    if tries < NUMBER_TRIES =>
-                {
-                    number = number.map(|n| n.saturating_add(1));
+                // Taken by a create of another replica (or a one-in-2^44 random repeat), or
+                // lost a race for it: another id.
+                Err(
+                    CommandError::Rejected(WebhookError::AlreadyExists) | CommandError::Conflict,
+                ) if tries < NUMBER_TRIES => {
+                    number = match number {
+                        Some(taken) => {
+                            Some(self.next_number(state, &auth.tenant, Some(taken)).await?)
+                        }
+                        None => None,
+                    };
                 }
                 Err(e) => return Err(self.rename(e.into())),
             }
@@ -225,6 +241,31 @@ impl Vendor {
             .execute(auth.tenant.as_str(), command, &meta)
             .await?;
         Ok(())
+    }
+
+    /// The number for a new webhook of this `Int32` dialect: one past the last this process
+    /// handed out, so concurrent creates in one process never collide. The view is asked
+    /// only for the first number of a tenant and after a collision (`taken`: another replica
+    /// made webhooks since).
+    async fn next_number(
+        &self,
+        state: &AppState,
+        tenant: &TenantId,
+        taken: Option<i32>,
+    ) -> Result<i32, ApiError> {
+        let key = (self.dialect, tenant.clone());
+        let known = taken.is_none() && numbers(state).contains_key(&key);
+        let floor = match (known, taken) {
+            (true, _) => 0,
+            (false, taken) => self
+                .highest_number(state, tenant)
+                .await?
+                .max(taken.unwrap_or(0)),
+        };
+        let mut numbers = numbers(state);
+        let last = numbers.entry(key).or_insert(0);
+        *last = (*last).max(floor).saturating_add(1);
+        Ok(*last)
     }
 
     /// The highest number of this `Int32` dialect the tenant has or had (0 for none).
