@@ -127,7 +127,8 @@ async fn the_documents_example_is_created_active_after_a_signed_test_delivery() 
             None,
         )
         .await;
-        if page["total"] == 1 {
+        // The attempt and its outcome are two facts: wait for the outcome too.
+        if page["total"] == 1 && page["data"][0]["status"] != "pending" {
             Ok(page)
         } else {
             Err(page)

@@ -14,6 +14,7 @@
 //! problem documents (RFC 9457) with the vendor's field names, since none of the documents
 //! shows an error body of its own.
 
+mod numbers;
 mod salesfinity;
 mod saleshandy;
 mod salesos;

@@ -47,17 +47,16 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use hookledger_domain::dialect::Dialect;
+use hookledger_domain::webhook::WebhookStatus;
 use hookledger_domain::webhook::values::WebhookSpecInput;
-use hookledger_domain::webhook::{WebhookCommand, WebhookStatus};
-use hookledger_projections::webhooks::{ListFilter, WebhookRow};
+use hookledger_projections::webhooks::WebhookRow;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::support::Vendor;
+use super::support::{PageQuery, Vendor};
 use crate::AppState;
 use crate::http::error::{ApiError, FieldProblem};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, TenantAuth};
-use crate::http::routes::support::caught_up;
 use crate::http::runtime::HttpRuntime;
 
 /// The event type whose deliveries `dispositions` filters.
@@ -187,25 +186,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(WebhookOut::from_row(row))))
 }
 
-/// `?page=` and `?limit=` of the list (hookledger's addition).
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    page: Option<u32>,
-    limit: Option<u32>,
-}
-
 /// `GET /v1/webhooks`: the tenant's Salesfinity webhooks, a bare array, oldest first.
 async fn list(
     auth: TenantAuth,
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
     Extension(runtime): Extension<Arc<HttpRuntime>>,
 ) -> Result<Response, ApiError> {
-    let filter = ListFilter {
-        page: query.page.unwrap_or(1),
-        limit: query.limit.unwrap_or(hookledger_projections::MAX_LIMIT),
-        ..ListFilter::default()
-    };
+    let filter = query.filter();
     VENDOR
         .list_json(&state, &runtime, &auth.tenant, filter, |page| {
             (page.data.into_iter())
@@ -232,18 +220,7 @@ async fn remove(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WebhookOut>, ApiError> {
-    let row = VENDOR.get(&state, &auth.tenant, &id).await?;
-    let webhook_id = VENDOR.webhook_id(&id)?;
-    let version = VENDOR
-        .execute(
-            &state,
-            &auth,
-            &headers,
-            &webhook_id,
-            WebhookCommand::DeleteWebhook,
-        )
-        .await?;
-    caught_up(&state, version).await?;
+    let row = VENDOR.delete(&state, &auth, &headers, &id).await?;
     Ok(Json(WebhookOut::from_row(row)))
 }
 

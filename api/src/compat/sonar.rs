@@ -44,17 +44,16 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use hookledger_domain::dialect::Dialect;
+use hookledger_domain::webhook::WebhookStatus;
 use hookledger_domain::webhook::values::WebhookSpecInput;
-use hookledger_domain::webhook::{WebhookCommand, WebhookStatus};
-use hookledger_projections::webhooks::{ListFilter, WebhookRow};
+use hookledger_projections::webhooks::WebhookRow;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::support::Vendor;
+use super::support::{PageQuery, Vendor};
 use crate::AppState;
 use crate::http::error::{ApiError, FieldProblem};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, TenantAuth};
-use crate::http::routes::support::caught_up;
 use crate::http::runtime::HttpRuntime;
 
 static VENDOR: Vendor = Vendor {
@@ -330,25 +329,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(json!({"webhook": out}))))
 }
 
-/// `?page=` and `?limit=` of the list.
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    page: Option<u32>,
-    limit: Option<u32>,
-}
-
 /// `GET /webhooks` (hookledger's addition): `{"webhooks": [...]}`, oldest first.
 async fn list(
     auth: TenantAuth,
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
     Extension(runtime): Extension<Arc<HttpRuntime>>,
 ) -> Result<Response, ApiError> {
-    let filter = ListFilter {
-        page: query.page.unwrap_or(1),
-        limit: query.limit.unwrap_or(hookledger_projections::MAX_LIMIT),
-        ..ListFilter::default()
-    };
+    let filter = query.filter();
     VENDOR
         .list_json(
             &state,
@@ -377,18 +365,7 @@ async fn remove(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let webhook_id = VENDOR.webhook_id(&id)?;
-    VENDOR.get(&state, &auth.tenant, &id).await?;
-    let version = VENDOR
-        .execute(
-            &state,
-            &auth,
-            &headers,
-            &webhook_id,
-            WebhookCommand::DeleteWebhook,
-        )
-        .await?;
-    caught_up(&state, version).await?;
+    VENDOR.delete(&state, &auth, &headers, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use hookledger_domain::catalog::CatalogCommand;
 use hookledger_domain::dialect::{Dialect, IdForm};
-use hookledger_domain::ids::{TenantId, WebhookId};
+use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::CommandError;
 use hookledger_domain::ledger::CommandMeta;
 use hookledger_domain::secrets::SigningSecret;
@@ -34,21 +34,30 @@ use crate::http::error::{ApiError, FieldProblem};
 use crate::http::extract::TenantAuth;
 use crate::http::idempotency;
 use crate::http::readcache::ReadCache;
-use crate::http::routes::support::{aggregate_id, apply_change, command_meta, read_row};
+use crate::http::routes::support::{apply_change, caught_up, command_meta, read_row};
 use crate::http::runtime::HttpRuntime;
 
 /// How many numbers an `Int32` dialect tries past the highest it sees before giving up (each
 /// try that finds the number taken by a concurrent create moves on to the next).
 const NUMBER_TRIES: i32 = 32;
 
-/// The numbers handed out (a poisoned lock still holds valid numbers: take it).
-fn numbers(
-    state: &AppState,
-) -> std::sync::MutexGuard<'_, std::collections::HashMap<(Dialect, TenantId), i32>> {
-    state
-        .dialect_numbers
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// `?page=` and `?limit=` of a dialect's list where its document has none (hookledger's
+/// addition): page 1 and the largest page by default.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct PageQuery {
+    page: Option<u32>,
+    limit: Option<u32>,
+}
+
+impl PageQuery {
+    /// A list filter for this page.
+    pub(crate) fn filter(&self) -> ListFilter {
+        ListFilter {
+            page: self.page.unwrap_or(1),
+            limit: self.limit.unwrap_or(hookledger_projections::MAX_LIMIT),
+            ..ListFilter::default()
+        }
+    }
 }
 
 /// One vendor's constants.
@@ -179,7 +188,11 @@ impl Vendor {
             };
             match state
                 .webhooks
-                .execute(&aggregate_id(&auth.tenant, &id), command, &meta)
+                .execute(
+                    &WebhookKey::new(&auth.tenant, &id).aggregate_id(),
+                    command,
+                    &meta,
+                )
                 .await
             {
                 Ok(committed) if committed.duplicate => {
@@ -241,45 +254,6 @@ impl Vendor {
             .execute(auth.tenant.as_str(), command, &meta)
             .await?;
         Ok(())
-    }
-
-    /// The number for a new webhook of this `Int32` dialect: one past the last this process
-    /// handed out, so concurrent creates in one process never collide. The view is asked
-    /// only for the first number of a tenant and after a collision (`taken`: another replica
-    /// made webhooks since).
-    async fn next_number(
-        &self,
-        state: &AppState,
-        tenant: &TenantId,
-        taken: Option<i32>,
-    ) -> Result<i32, ApiError> {
-        let key = (self.dialect, tenant.clone());
-        let known = taken.is_none() && numbers(state).contains_key(&key);
-        let floor = match (known, taken) {
-            (true, _) => 0,
-            (false, taken) => self
-                .highest_number(state, tenant)
-                .await?
-                .max(taken.unwrap_or(0)),
-        };
-        let mut numbers = numbers(state);
-        let last = numbers.entry(key).or_insert(0);
-        *last = (*last).max(floor).saturating_add(1);
-        Ok(*last)
-    }
-
-    /// The highest number of this `Int32` dialect the tenant has or had (0 for none).
-    async fn highest_number(&self, state: &AppState, tenant: &TenantId) -> Result<i32, ApiError> {
-        let max = hookledger_projections::webhooks::max_id_matching(
-            &state.pool,
-            tenant.as_str(),
-            &self.dialect.id_regex(),
-        )
-        .await?;
-        Ok(max
-            .and_then(|id| WebhookId::parse(&id).ok())
-            .and_then(|id| self.dialect.number(&id))
-            .unwrap_or(0))
     }
 
     /// The tenant's webhook of this dialect, from the view; 404 when there is none.
@@ -405,6 +379,23 @@ impl Vendor {
         read_row(state, &auth.tenant, id, version).await
     }
 
+    /// Deletes the tenant's webhook of this dialect that `vendor_id` names (404 when there is
+    /// none) and answers it as it was; read-your-writes, like every write.
+    pub(crate) async fn delete(
+        &self,
+        state: &AppState,
+        auth: &TenantAuth,
+        headers: &HeaderMap,
+        vendor_id: &str,
+    ) -> Result<WebhookRow, ApiError> {
+        let row = self.get(state, &auth.tenant, vendor_id).await?;
+        let id = self.webhook_id(vendor_id)?;
+        let command = WebhookCommand::DeleteWebhook;
+        let version = self.execute(state, auth, headers, &id, command).await?;
+        caught_up(state, version).await?;
+        Ok(row)
+    }
+
     /// Runs one command on the webhook (pause, delete, rotate…) and answers its new version.
     pub(crate) async fn execute(
         &self,
@@ -417,7 +408,11 @@ impl Vendor {
         let meta = command_meta(auth, headers)?;
         let committed = state
             .webhooks
-            .execute(&aggregate_id(&auth.tenant, id), command, &meta)
+            .execute(
+                &WebhookKey::new(&auth.tenant, id).aggregate_id(),
+                command,
+                &meta,
+            )
             .await?;
         Ok(committed.version)
     }
@@ -429,7 +424,10 @@ impl Vendor {
         tenant: &TenantId,
         id: &WebhookId,
     ) -> Result<SigningSecret, ApiError> {
-        let (webhook, _): (Webhook, u64) = state.webhooks.load(&aggregate_id(tenant, id)).await?;
+        let (webhook, _): (Webhook, u64) = state
+            .webhooks
+            .load(&WebhookKey::new(tenant, id).aggregate_id())
+            .await?;
         let sealed = webhook
             .secret()
             .filter(|_| webhook.exists())

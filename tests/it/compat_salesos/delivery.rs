@@ -213,7 +213,10 @@ async fn test_and_regenerate_secret_sign_with_the_current_secret() {
     let tests = format!("/{id}/deliveries?event=webhook.test");
     let page = eventually(WITHIN, || async {
         let (_, page) = salesos(&app, &key, Method::GET, &tests, None).await;
-        if page["total"] == 2 {
+        // Each attempt and its outcome are two facts: wait for both outcomes.
+        let settled =
+            (page["data"].as_array().into_iter().flatten()).all(|d| d["status"] != "pending");
+        if page["total"] == 2 && settled {
             Ok(page)
         } else {
             Err(page)
