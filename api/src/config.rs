@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Format, Toml};
-use hookledger_domain::secrets::{Keyring, MasterKey};
+use hookledger_domain::secrets::{Keyring, MasterKey, SecretError};
 use hookledger_domain::webhook::values::Limits;
 use serde::Deserialize;
 
@@ -134,7 +134,8 @@ pub enum SmtpTlsConfig {
 
 impl DispatcherConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |key: &str, rule: &str| Err(ConfigError(format!("dispatcher.{key}: {rule}")));
+        let fail =
+            |key: &str, rule: &str| Err(ConfigError::Invalid(format!("dispatcher.{key}: {rule}")));
         if !(1..=100_000).contains(&self.concurrency) {
             return fail("concurrency", "must be between 1 and 100000");
         }
@@ -224,10 +225,30 @@ pub enum LogFormat {
     Json,
 }
 
-/// A configuration that cannot be used; the message names the key.
+/// A configuration that cannot be used; the message names the key. The process exits with it
+/// (code 1) before anything starts.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {0}")]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    /// A value breaks a rule checked here (`key: rule`), or the file named does not exist:
+    /// messages we compose, with no error beneath them, so a `String`.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// The defaults, file and environment do not deserialize into [`Config`]. The message
+    /// lists figment's errors by key (without figment's profile); `source` is figment's error.
+    #[error("invalid configuration: {}", describe(source))]
+    Unreadable {
+        #[source]
+        source: Box<figment::Error>,
+    },
+    /// A master key (`secrets.master_key`, `secrets.previous_master_keys.<id>`) does not
+    /// decode.
+    #[error("invalid configuration: {key}: {source}")]
+    MasterKey {
+        key: String,
+        #[source]
+        source: SecretError,
+    },
+}
 
 impl Config {
     /// Defaults, then `file`, then the process environment.
@@ -241,7 +262,7 @@ impl Config {
         let mut figment = Figment::from(Toml::string(DEFAULTS));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError(format!(
+                return Err(ConfigError::Invalid(format!(
                     "config file {} does not exist",
                     path.display()
                 )));
@@ -271,13 +292,15 @@ impl Config {
             let value: figment::value::Value = value.parse().expect("infallible");
             figment = figment.merge((path, value));
         }
-        let config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
+        let config: Config = figment.extract().map_err(|e| ConfigError::Unreadable {
+            source: Box::new(e),
+        })?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |key: &str, rule: &str| Err(ConfigError(format!("{key}: {rule}")));
+        let fail = |key: &str, rule: &str| Err(ConfigError::Invalid(format!("{key}: {rule}")));
         if !(self.nats.url.starts_with("nats://") || self.nats.url.starts_with("tls://")) {
             return fail("nats.url", "must be a nats:// or tls:// URL");
         }
@@ -343,20 +366,27 @@ impl Config {
     pub fn keyring(&self) -> Result<Keyring, ConfigError> {
         let s = &self.secrets;
         if s.master_key.is_empty() {
-            return Err(ConfigError(
+            return Err(ConfigError::Invalid(
                 "secrets.master_key: required (32 random bytes, base64; e.g. `openssl rand -base64 32`), \
                  set HOOKLEDGER_SECRETS__MASTER_KEY"
                     .into(),
             ));
         }
-        let current = MasterKey::from_base64(&s.master_key_id, &s.master_key)
-            .map_err(|e| ConfigError(format!("secrets.master_key: {e}")))?;
+        let current =
+            MasterKey::from_base64(&s.master_key_id, &s.master_key).map_err(|source| {
+                ConfigError::MasterKey {
+                    key: "secrets.master_key".into(),
+                    source,
+                }
+            })?;
         let mut others = Vec::new();
         for (id, key) in &s.previous_master_keys {
-            others.push(
-                MasterKey::from_base64(id, key)
-                    .map_err(|e| ConfigError(format!("secrets.previous_master_keys.{id}: {e}")))?,
-            );
+            others.push(MasterKey::from_base64(id, key).map_err(|source| {
+                ConfigError::MasterKey {
+                    key: format!("secrets.previous_master_keys.{id}"),
+                    source,
+                }
+            })?);
         }
         Ok(Keyring::new(current, others))
     }
@@ -382,8 +412,9 @@ impl Config {
 }
 
 /// Figment errors say "for key `default.http.listen`"; keep the key, drop the profile.
-fn describe(error: figment::Error) -> String {
+fn describe(error: &figment::Error) -> String {
     error
+        .clone()
         .into_iter()
         .map(|e| {
             let key = e.path.join(".");

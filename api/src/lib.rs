@@ -12,7 +12,7 @@
 //! - [`bench`]: `hookledger bench …`, one module per benchmark.
 //! - [`config`]: configuration (embedded defaults → file → `HOOKLEDGER_*` env), validated.
 //! - [`startup`]: connects to NATS and PostgreSQL (bounded waits), creates streams, migrates,
-//!   and builds [`AppState`].
+//!   and builds [`AppState`]; `StartupError` names the dependency that failed.
 //! - [`state`]: `AppState`, what every handler shares (ledgers, pool, projections handle).
 //! - [`tenancy`]: tenant and API-key operations shared by the CLI and the admin routes.
 //! - [`telemetry`]: logging setup (tracing, text or JSON).
@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::Config;
+pub use startup::StartupError;
 pub use state::AppState;
 
 /// Installs ring as the process's TLS crypto provider (reqwest, sqlx and async-nats all use
@@ -105,13 +106,14 @@ pub struct Application {
 
 impl Application {
     /// Connects, migrates, creates streams and starts the background roles (projectors, router,
-    /// dispatcher). The HTTP API starts serving on `listener` in [`Application::run`].
+    /// dispatcher). The HTTP API starts serving on `listener` in [`Application::run`]. A
+    /// failure names the dependency ([`StartupError`]).
     pub async fn build(
         config: Config,
         listener: Option<TcpListener>,
         roles: Roles,
         shutdown: CancellationToken,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, StartupError> {
         install_crypto_provider();
         let tracker = TaskTracker::new();
         let state = startup::start(config, roles, &shutdown, &tracker).await?;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hookledger_api::cli::{Cli, run};
+use hookledger_domain::cause::one_line;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

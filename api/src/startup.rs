@@ -1,26 +1,87 @@
 //! Start-up: connect (bounded waits, clear errors), create streams, migrate, open the ledgers,
-//! start the projectors, the router and the dispatcher (per role).
+//! start the projectors, the router and the dispatcher (per role). What can fail is a
+//! [`StartupError`] naming the dependency.
 
+use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use hookledger_domain::ledger::{self, Ledger, Names, Nats, StreamSettings};
+use hookledger_dispatcher::DispatchError;
+use hookledger_domain::deadline::{TimedOut, with_deadline};
+use hookledger_domain::ledger::{self, Ledger, LedgerError, Names, Nats, StreamSettings};
 use hookledger_domain::webhook::WebhookServices;
+use hookledger_projections::ProjectionError;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::ConfigError;
 use crate::{AppState, Config, Roles};
 
+/// Why the process could not start: which dependency failed, with its error as the source.
+///
+/// The CLI prints the message as one line (`error: …`) and exits with
+/// [`StartupError::exit_code`]. Each message already holds its cause's text (the dependency's
+/// own message where that names it, `NATS at … did not answer within …`, or a prefix that
+/// does), so the message alone is the line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The configuration cannot be loaded or does not hold (file, environment, master keys).
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// `http.listen` cannot be bound.
+    #[error("cannot listen on {addr} (http.listen): {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `nats.prefix` / `nats.events_subject` do not make valid names.
+    #[error("{0}")]
+    Names(#[source] LedgerError),
+    /// NATS did not answer within `nats.connect_timeout_seconds`, is older than 2.10 or runs
+    /// without JetStream.
+    #[error("{0}")]
+    Nats(#[source] LedgerError),
+    /// The streams cannot be created or updated (e.g. settings a stream cannot change to).
+    #[error("{0}")]
+    Streams(#[source] LedgerError),
+    /// PostgreSQL did not answer within `postgres.connect_timeout_seconds`.
+    #[error("{0}")]
+    Postgres(#[source] TimedOut<sqlx::Error>),
+    /// The schema migrations failed.
+    #[error("migrating the database: {0}")]
+    Migrations(#[source] ProjectionError),
+    /// A ledger (webhooks, tenants, catalogs) cannot be opened on NATS.
+    #[error("{0}")]
+    Ledger(#[source] LedgerError),
+    /// The dispatcher cannot be built (its HTTP client, its notifier).
+    #[error("starting the dispatcher: {0}")]
+    Dispatcher(#[source] DispatchError),
+    /// This NATS server cannot run the dispatcher role (no scheduled messages).
+    #[error("{0}")]
+    Worker(#[source] DispatchError),
+}
+
+impl StartupError {
+    /// The process's exit code: 1 for every dependency (what scripts and
+    /// `tests/it/process.rs` expect of a process that cannot start).
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::FAILURE
+    }
+}
+
 /// Connects to NATS (bounded wait) and creates or updates the streams.
-pub async fn connect_nats(config: &Config) -> anyhow::Result<Nats> {
-    let names = Names::new(&config.nats.prefix, &config.nats.events_subject)?;
+pub async fn connect_nats(config: &Config) -> Result<Nats, StartupError> {
+    let names = Names::new(&config.nats.prefix, &config.nats.events_subject)
+        .map_err(StartupError::Names)?;
     let wait = Duration::from_secs(config.nats.connect_timeout_seconds);
     tracing::info!(url = %config.nats.url, prefix = %config.nats.prefix, "connecting to NATS");
-    let nats = ledger::connect(&config.nats.url, names, wait).await?;
+    let nats = ledger::connect(&config.nats.url, names, wait)
+        .await
+        .map_err(StartupError::Nats)?;
     let settings = StreamSettings {
         replicas: config.nats.replicas,
         ledger_duplicate_window: Duration::from_secs(config.nats.ledger_duplicate_window_seconds),
@@ -28,35 +89,25 @@ pub async fn connect_nats(config: &Config) -> anyhow::Result<Nats> {
         events_duplicate_window: Duration::from_secs(config.nats.events_duplicate_window_seconds),
         deliveries_max_age: Duration::ZERO,
     };
-    ledger::ensure_streams(&nats, &settings).await?;
+    ledger::ensure_streams(&nats, &settings)
+        .await
+        .map_err(StartupError::Streams)?;
     Ok(nats)
 }
 
-/// Connects to PostgreSQL, retrying with backoff for `postgres.connect_timeout_seconds`.
-pub async fn connect_postgres(config: &Config) -> anyhow::Result<PgPool> {
+/// Connects to PostgreSQL, retrying with backoff for `postgres.connect_timeout_seconds`
+/// ([`with_deadline`], the loop NATS uses too).
+pub async fn connect_postgres(config: &Config) -> Result<PgPool, StartupError> {
     let wait = Duration::from_secs(config.postgres.connect_timeout_seconds);
-    let deadline = Instant::now() + wait;
-    let mut backoff = Duration::from_millis(100);
     let url = redact(&config.postgres.url);
-    loop {
-        let attempt = PgPoolOptions::new()
+    with_deadline("PostgreSQL", &url, wait, || {
+        PgPoolOptions::new()
             .max_connections(config.postgres.max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect(&config.postgres.url)
-            .await;
-        match attempt {
-            Ok(pool) => return Ok(pool),
-            Err(err) if Instant::now() + backoff < deadline => {
-                tracing::warn!(%url, error = %err, "PostgreSQL is not reachable yet; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-            Err(err) => anyhow::bail!(
-                "PostgreSQL at {url} did not answer within {}s: {err}",
-                wait.as_secs()
-            ),
-        }
-    }
+    })
+    .await
+    .map_err(StartupError::Postgres)
 }
 
 /// Connects both, migrates and opens everything the roles need.
@@ -65,22 +116,27 @@ pub async fn start(
     roles: Roles,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
-) -> anyhow::Result<AppState> {
+) -> Result<AppState, StartupError> {
     let keyring = Arc::new(config.keyring()?);
     let nats = connect_nats(&config).await?;
     let pool = connect_postgres(&config).await?;
     hookledger_projections::migrate(&pool)
         .await
-        .context("migrating the database")?;
+        .map_err(StartupError::Migrations)?;
     let webhooks = Ledger::open(
         &nats,
         WebhookServices {
             keyring: keyring.clone(),
         },
     )
-    .await?;
-    let tenants = Ledger::open(&nats, ()).await?;
-    let catalogs = Ledger::open(&nats, ()).await?;
+    .await
+    .map_err(StartupError::Ledger)?;
+    let tenants = Ledger::open(&nats, ())
+        .await
+        .map_err(StartupError::Ledger)?;
+    let catalogs = Ledger::open(&nats, ())
+        .await
+        .map_err(StartupError::Ledger)?;
     let projections = if roles.projector {
         hookledger_projections::spawn(nats.clone(), pool.clone(), shutdown.clone(), tracker)
     } else {
@@ -95,9 +151,9 @@ pub async fn start(
         config.dispatcher.settings(),
     )
     .await
-    .context("starting the dispatcher")?;
+    .map_err(StartupError::Dispatcher)?;
     if roles.dispatcher {
-        dispatcher.check_worker()?;
+        dispatcher.check_worker().map_err(StartupError::Worker)?;
         raise_open_files(config.dispatcher.concurrency);
         dispatcher.spawn_worker(shutdown.clone(), tracker);
     }
@@ -146,5 +202,45 @@ pub fn redact(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn keeps_its_causes<E: std::error::Error + Send + Sync + 'static>() {}
+
+    #[test]
+    fn every_error_of_a_layer_stays_send_sync_and_static() {
+        keeps_its_causes::<LedgerError>();
+        keeps_its_causes::<ProjectionError>();
+        keeps_its_causes::<DispatchError>();
+        keeps_its_causes::<ConfigError>();
+        keeps_its_causes::<StartupError>();
+    }
+
+    #[test]
+    fn a_postgres_that_never_answers_names_itself_and_keeps_sqlx_error_as_the_source() {
+        let error = StartupError::Postgres(TimedOut {
+            what: "PostgreSQL",
+            url: "postgres://hookledger@127.0.0.1:1/hookledger".into(),
+            wait: Duration::from_secs(1),
+            source: sqlx::Error::PoolTimedOut,
+        });
+        assert_eq!(
+            error.to_string(),
+            "PostgreSQL at postgres://hookledger@127.0.0.1:1/hookledger did not answer within \
+             1s: pool timed out while waiting for an open connection"
+        );
+        let timed_out = error.source().expect("the wait is the source");
+        let sqlx = timed_out.source().expect("sqlx's error is beneath it");
+        assert!(matches!(
+            sqlx.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::PoolTimedOut)
+        ));
+        assert_eq!(error.exit_code(), ExitCode::FAILURE);
     }
 }

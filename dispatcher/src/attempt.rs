@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
+use hookledger_domain::cause::one_line;
 use hookledger_domain::delivery::AttemptOutcome;
 use hookledger_domain::webhook::HttpMethod;
 
@@ -109,7 +110,7 @@ pub async fn send(
             Ok(Some(chunk)) => head.extend_from_slice(&chunk),
             Ok(None) => break,
             Err(e) => {
-                body_error = Some(format!("reading the response body: {}", chain(&e)));
+                body_error = Some(format!("reading the response body: {}", one_line(&e)));
                 break;
             }
         }
@@ -135,7 +136,7 @@ pub async fn send(
 
 /// The outcome of a request that got no response, and what to tell people about it.
 fn classify(error: &reqwest::Error) -> (AttemptOutcome, String) {
-    let text = chain(error);
+    let text = one_line(error);
     if error.is_timeout() {
         return (AttemptOutcome::Timeout, text);
     }
@@ -150,21 +151,6 @@ fn classify(error: &reqwest::Error) -> (AttemptOutcome, String) {
         source = e.source();
     }
     (AttemptOutcome::Connect, text)
-}
-
-/// An error with its causes, `a: b: c`.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let next = e.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = e.source();
-    }
-    text
 }
 
 /// The first `max` bytes of `body` as text, cut at a character boundary, invalid UTF-8

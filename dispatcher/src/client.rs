@@ -112,7 +112,7 @@ pub fn build(allow_private: bool) -> Result<reqwest::Client, DispatchError> {
         .tcp_nodelay(true)
         .dns_resolver(Arc::new(GuardedResolver { allow_private }))
         .build()
-        .map_err(|e| DispatchError::Client(e.to_string()))
+        .map_err(DispatchError::Client)
 }
 
 #[cfg(test)]

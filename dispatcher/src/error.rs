@@ -14,10 +14,15 @@
 //!   the next failed delivery tries again.
 //! - [`DispatchError::Client`], [`DispatchError::NoSchedules`]: start-up; the process exits
 //!   with the message.
+//!
+//! Each variant that wraps another error keeps it as its `source()`; its message still ends
+//! with the cause's text (logs print `%error`).
 
 use hookledger_domain::ids::DeliveryId;
+use hookledger_domain::ledger::CommandError;
 use hookledger_domain::ledger::LedgerError;
 use hookledger_domain::secrets::SecretError;
+use hookledger_domain::webhook::WebhookError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -34,10 +39,12 @@ pub enum DispatchError {
     EventUnavailable(DeliveryId),
     #[error("the webhook's signing secret does not open: {0}")]
     Secret(#[from] SecretError),
+    /// The `webhook.disabled` command failed (boxed: it is large and rare).
     #[error("disabling the webhook failed: {0}")]
-    Disable(String),
+    Disable(#[source] Box<CommandError<WebhookError>>),
     #[error("cannot build the HTTP client: {0}")]
-    Client(String),
+    Client(#[source] reqwest::Error),
+    /// The server's version string: a rule broken, no error beneath it.
     #[error(
         "nats-server {0} has no scheduled messages; the dispatcher needs nats-server 2.12 or newer"
     )]

@@ -1,26 +1,23 @@
 //! Telling a webhook's owner that it was disabled: an email to `errorsEmail` over SMTP
 //! (lettre), and a fact on the ledger saying whether it went out.
 //!
-//! The fact is a `notification.recorded` event of a small aggregate of its own
-//! (`<p>.ledger.notification.<tenant>.<webhookId>`), so it is hash-chained and replayed by the
-//! audit log like every ledger message, without changing the webhook's events. Its `status`
-//! is `sent`, `failed` (the SMTP server refused or did not answer; `error` says why) or
-//! `not_sent` (no `errorsEmail`, or no SMTP server configured: the notification is logged
-//! instead).
+//! The fact is a `notification.recorded` event of the domain's `NotificationLog` aggregate
+//! (`hookledger_domain::notification`): `sent`, `failed` (the SMTP server refused or did not
+//! answer; `error` says why) or `not_sent` (no `errorsEmail`, or no SMTP server configured:
+//! the notification is logged instead).
 
-use std::convert::Infallible;
 use std::time::Duration;
 
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
-use hookledger_domain::ids::{TenantId, WebhookId};
+use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::{CommandMeta, Ledger, LedgerError, Nats};
+use hookledger_domain::notification::{
+    NotificationLog, NotificationRecorded, NotificationStatus, RecordNotification,
+};
 use hookledger_domain::webhook::Webhook;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde::{Deserialize, Serialize};
 
 /// How to reach the SMTP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,80 +42,6 @@ pub enum SmtpTls {
     StartTls,
     /// TLS from the first byte (SMTPS).
     Tls,
-}
-
-/// Whether the notification went out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotificationStatus {
-    Sent,
-    Failed,
-    NotSent,
-}
-
-/// `notification.recorded`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotificationRecorded {
-    pub webhook_id: WebhookId,
-    /// `email`.
-    pub channel: String,
-    pub to: Option<String>,
-    pub status: NotificationStatus,
-    /// Why the webhook was disabled.
-    pub reason: String,
-    pub error: Option<String>,
-}
-
-/// The events of the notification log. JSON: `{"type": "notification.recorded", "data": …}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "data")]
-pub enum NotificationEvent {
-    #[serde(rename = "notification.recorded")]
-    Recorded(NotificationRecorded),
-}
-
-impl DomainEvent for NotificationEvent {
-    fn event_type(&self) -> String {
-        "notification.recorded".to_owned()
-    }
-
-    fn event_version(&self) -> String {
-        "1".to_owned()
-    }
-}
-
-/// Record a notification (the only command).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordNotification(pub NotificationRecorded);
-
-/// The notifications of one webhook: an append-only log, nothing to decide.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct NotificationLog {
-    pub recorded: u64,
-}
-
-impl Aggregate for NotificationLog {
-    const TYPE: &'static str = "notification";
-    type Command = RecordNotification;
-    type Event = NotificationEvent;
-    type Error = Infallible;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: RecordNotification,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), Infallible> {
-        sink.write(NotificationEvent::Recorded(command.0), self)
-            .await;
-        Ok(())
-    }
-
-    fn apply(&mut self, _: NotificationEvent) {
-        self.recorded += 1;
-    }
 }
 
 /// Sends the emails and records them.
@@ -197,7 +120,11 @@ impl Notifier {
         let meta = CommandMeta::new("system");
         if let Err(e) = self
             .log
-            .execute(&format!("{tenant}.{id}"), RecordNotification(fact), &meta)
+            .execute(
+                &WebhookKey::new(tenant, id).aggregate_id(),
+                RecordNotification(fact),
+                &meta,
+            )
             .await
         {
             tracing::error!(%tenant, webhook_id = %id, error = %e, "recording the notification failed");

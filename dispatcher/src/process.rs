@@ -16,7 +16,7 @@ use chrono::Utc;
 use hookledger_domain::delivery::{
     AttemptOutcome, AttemptRecord, DeliveryClosed, DeliveryFact, DeliveryTrigger,
 };
-use hookledger_domain::ids::{DeliveryId, TenantId, WebhookId};
+use hookledger_domain::ids::{DeliveryId, TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::{CommandMeta, LedgerError};
 use hookledger_domain::secrets::SigningSecret;
 use hookledger_domain::webhook::{RetrySettings, Webhook, WebhookCommand, secret_aad};
@@ -35,7 +35,10 @@ impl Inner {
         tenant: &TenantId,
         id: &WebhookId,
     ) -> Result<Option<Webhook>, LedgerError> {
-        let (webhook, version) = self.webhooks.load(&format!("{tenant}.{id}")).await?;
+        let (webhook, version) = self
+            .webhooks
+            .load(&WebhookKey::new(tenant, id).aggregate_id())
+            .await?;
         Ok((version > 0).then_some(webhook))
     }
 
@@ -232,7 +235,7 @@ impl Inner {
         let meta = CommandMeta::new("system");
         match self
             .webhooks
-            .execute(&format!("{tenant}.{id}"), command, &meta)
+            .execute(&WebhookKey::new(tenant, id).aggregate_id(), command, &meta)
             .await
         {
             Ok(committed) if committed.written => {
@@ -245,7 +248,7 @@ impl Inner {
             }
             Ok(_) => tracing::debug!(%tenant, webhook_id = %id, "webhook was disabled already"),
             Err(error) => {
-                let error = DispatchError::Disable(error.to_string());
+                let error = DispatchError::Disable(Box::new(error));
                 tracing::error!(%tenant, webhook_id = %id, %error, "circuit breaker could not disable the webhook");
             }
         }

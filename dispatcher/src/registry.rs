@@ -101,24 +101,31 @@ impl Registry {
                 }
             };
             let webhooks = tenants.entry(tenant.clone()).or_default();
+            let status = event.status_after();
             match event {
                 WebhookEvent::Created(created) => {
                     let route = self.matcher.route(id.clone(), &created.spec);
-                    let status = created.status;
-                    webhooks.insert(id.clone(), Entry { status, route });
+                    let entry = Entry {
+                        status: created.status,
+                        route,
+                    };
+                    webhooks.insert(id.clone(), entry);
                 }
                 WebhookEvent::Updated(updated) => {
                     if let Some(e) = webhooks.get_mut(&id) {
                         e.route = self.matcher.route(id.clone(), &updated.spec);
                     }
                 }
-                WebhookEvent::Paused { .. } => set_status(webhooks, &id, WebhookStatus::Paused),
-                WebhookEvent::Resumed { .. } => set_status(webhooks, &id, WebhookStatus::Active),
-                WebhookEvent::Disabled { .. } => set_status(webhooks, &id, WebhookStatus::Disabled),
                 WebhookEvent::Deleted {} => {
                     webhooks.remove(&id);
                 }
-                WebhookEvent::SecretRotated { .. } => {}
+                WebhookEvent::Paused { .. }
+                | WebhookEvent::Resumed { .. }
+                | WebhookEvent::Disabled { .. }
+                | WebhookEvent::SecretRotated { .. } => {}
+            }
+            if let (Some(status), Some(e)) = (status, webhooks.get_mut(&id)) {
+                e.status = status;
             }
         }
     }
@@ -133,7 +140,7 @@ impl Registry {
         let wait = applied.wait_for(|s| *s >= sequence);
         match tokio::time::timeout(within, wait).await {
             Ok(Ok(_)) => Ok(()),
-            _ => Err(LedgerError::Unavailable(format!(
+            _ => Err(LedgerError::unavailable_because(format!(
                 "the router's view of the ledger is at {} and did not reach {sequence} within {within:?}",
                 self.applied()
             ))),
@@ -176,13 +183,7 @@ impl Registry {
                 }
             }
         }
-        Err(LedgerError::Unavailable("the ledger tail ended".into()))
-    }
-}
-
-fn set_status(webhooks: &mut HashMap<WebhookId, Entry>, id: &WebhookId, status: WebhookStatus) {
-    if let Some(e) = webhooks.get_mut(id) {
-        e.status = status;
+        Err(LedgerError::unavailable_because("the ledger tail ended"))
     }
 }
 

@@ -79,7 +79,7 @@ pub(crate) async fn run(
 }
 
 fn ended() -> LedgerError {
-    LedgerError::Unavailable("the router's consumer stopped".into())
+    LedgerError::unavailable_because("the router's consumer stopped")
 }
 
 /// Outcome of one event of a batch.

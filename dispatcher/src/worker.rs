@@ -81,8 +81,8 @@ pub(crate) async fn run(inner: Arc<Inner>, shutdown: CancellationToken) -> Resul
             }
             Some(Err(error)) => break Err(error),
             None => {
-                break Err(LedgerError::Unavailable(
-                    "the dispatcher's consumer stopped".into(),
+                break Err(LedgerError::unavailable_because(
+                    "the dispatcher's consumer stopped",
                 ));
             }
         }

@@ -11,6 +11,8 @@
 //!   `POST /v1/events`), so it accepts any `[A-Za-z0-9_.:-]{1,128}`; generated ones are `evt_` +
 //!   UUIDv7 hex.
 //!
+//! - [`WebhookKey`]: a tenant and a webhook id, the webhook aggregate's id `<tenant>.<wh_…>`.
+//!
 //! Every id serializes as a plain JSON string and is validated again when deserialized.
 
 use std::fmt;
@@ -194,9 +196,59 @@ impl EventId {
 
 string_id!(EventId);
 
+/// A webhook's key in the ledger: its aggregate id is `<tenant>.<wh_…>`, so one tenant's
+/// webhook id names no aggregate of another tenant. The one place that spells it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WebhookKey {
+    pub tenant: TenantId,
+    pub id: WebhookId,
+}
+
+impl WebhookKey {
+    pub fn new(tenant: &TenantId, id: &WebhookId) -> Self {
+        Self {
+            tenant: tenant.clone(),
+            id: id.clone(),
+        }
+    }
+
+    /// Reads an aggregate id, `<tenant>.<wh_…>`.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let (tenant, id) = s.split_once('.').ok_or(IdError {
+            kind: "webhook key",
+            expected: "`<tenant>.<wh_…>`",
+        })?;
+        Ok(Self {
+            tenant: TenantId::parse(tenant)?,
+            id: WebhookId::parse(id)?,
+        })
+    }
+
+    /// The aggregate id, `<tenant>.<wh_…>`.
+    pub fn aggregate_id(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for WebhookKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.tenant, self.id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_webhook_key_is_tenant_dot_id_and_reads_back() {
+        let key = WebhookKey::new(&TenantId::parse("acme").unwrap(), &WebhookId::new());
+        let text = key.aggregate_id();
+        assert_eq!(text, format!("acme.{}", key.id));
+        assert_eq!(WebhookKey::parse(&text).unwrap(), key);
+        assert!(WebhookKey::parse("acme").is_err());
+        assert!(WebhookKey::parse("Acme.wh_1").is_err());
+    }
     use proptest::prelude::*;
 
     #[test]

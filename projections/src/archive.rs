@@ -36,12 +36,16 @@ pub fn repository(pool: PgPool) -> PostgresEventRepository {
 
 /// Loads aggregate `A` from the archive with cqrs-es (event-store mode); the default state
 /// when the archive holds no event of it.
-pub async fn load<A: Aggregate>(pool: &PgPool, aggregate_id: &str) -> Result<A, ProjectionError> {
+pub async fn load<A>(pool: &PgPool, aggregate_id: &str) -> Result<A, ProjectionError>
+where
+    A: Aggregate,
+    A::Error: Send + Sync + 'static,
+{
     let store = PersistedEventStore::<PostgresEventRepository, A>::new_event_store(repository(
         pool.clone(),
     ));
     let context = store.load_aggregate(aggregate_id).await.map_err(|e| {
-        ProjectionError::Corrupt(format!("events_archive {}/{aggregate_id}: {e}", A::TYPE))
+        ProjectionError::corrupt(&format!("events_archive {}/{aggregate_id}", A::TYPE), e)
     })?;
     Ok(context.aggregate)
 }

@@ -210,7 +210,9 @@ impl Projector {
                     continue;
                 }
                 Ok(None) => {
-                    return Err(ProjectionError::Corrupt(format!("the {view} reader ended")));
+                    return Err(ProjectionError::corrupt_because(format!(
+                        "the {view} reader ended"
+                    )));
                 }
                 Ok(Some(message)) => message?,
             };

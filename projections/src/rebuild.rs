@@ -53,7 +53,8 @@ pub struct ViewRebuilt {
 }
 
 /// Rebuilds `views` (each once, in order), calling `progress(done, total)` with message
-/// counts over all of them as it goes.
+/// counts over all of them as it goes. The library draws nothing itself: the CLI turns the
+/// calls into a progress bar, the bench ignores them.
 pub async fn rebuild(
     nats: &Nats,
     pool: &PgPool,
@@ -227,7 +228,9 @@ async fn index_statements(
                 ));
             }
             let using = definition.find(" USING ").ok_or_else(|| {
-                ProjectionError::Corrupt(format!("unexpected index definition: {definition}"))
+                ProjectionError::corrupt_because(format!(
+                    "unexpected index definition: {definition}"
+                ))
             })?;
             let unique = if definition.starts_with("CREATE UNIQUE") {
                 "UNIQUE "
@@ -369,27 +372,4 @@ async fn swap(conn: &mut PgConnection, view: View, head: u64) -> Result<(), Proj
     checkpoint::write(&mut tx, view, head).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// [`rebuild`] with an indicatif progress bar on stderr (messages done, rate, ETA), for the
-/// `hookledger projections rebuild` command.
-pub async fn with_progress_bar(
-    nats: &Nats,
-    pool: &PgPool,
-    views: &[View],
-) -> Result<RebuildReport, ProjectionError> {
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} events  {per_sec}  ETA {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let report = rebuild(nats, pool, views, |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })
-    .await;
-    bar.finish();
-    report
 }

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use crate::harness::TestApp;
 use crate::harness::app::OPERATOR_TOKEN;
 
-/// Creates tenant `id` (empty catalog: dialects bring their own event lists); returns its key.
+/// Creates tenant `id` with an empty catalog (dialects bring their own event lists); returns
+/// its API key.
 pub async fn tenant(app: &TestApp, id: &str) -> String {
     let response = (app.http.post(app.url("/v1/admin/tenants")))
         .bearer_auth(OPERATOR_TOKEN)

@@ -15,7 +15,7 @@ use hookledger_domain::webhook::{Webhook, WebhookServices};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::app::{OPERATOR_TOKEN, test_config};
+use crate::harness::app::test_config;
 use crate::harness::receiver::Received;
 use crate::harness::{TestApp, TestEnv};
 
@@ -24,17 +24,7 @@ pub const TYPES: &[&str] = &["lead.created", "lead.updated", "deal.won"];
 
 /// Creates tenant `id` with [`TYPES`] in its catalog; returns its API key.
 pub async fn tenant(app: &TestApp, id: &str) -> String {
-    let response = (app.http.post(app.url("/v1/admin/tenants")))
-        .bearer_auth(OPERATOR_TOKEN)
-        .json(&json!({"id": id}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let key = response.json::<Value>().await.unwrap()["apiKey"]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = crate::compat_support::tenant(app, id).await;
     for name in TYPES {
         let response = (app.http.post(app.url("/v1/event-types")))
             .header("x-api-key", &key)

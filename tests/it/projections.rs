@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use hookledger_domain::catalog::{CatalogCommand, EventCatalog};
-use hookledger_domain::ids::{TenantId, WebhookId};
+use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::reader::StreamKind;
 use hookledger_domain::ledger::{CommandMeta, Ledger};
 use hookledger_domain::secrets::{SigningSecret, generate_api_key, hash_api_key};
@@ -84,7 +84,7 @@ impl Ledgers {
 
     /// Runs a webhook command, returning the version it left the webhook at.
     pub async fn run(&self, tenant: &str, id: &WebhookId, command: WebhookCommand) -> u64 {
-        let aggregate = format!("{tenant}.{id}");
+        let aggregate = WebhookKey::new(&TenantId::parse(tenant).unwrap(), id).aggregate_id();
         let meta = CommandMeta::new("key_0190f1d2c3b4a5968778695a4b3c2d1e");
         self.webhooks
             .execute(&aggregate, command, &meta)

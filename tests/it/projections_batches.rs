@@ -131,7 +131,10 @@ async fn a_batch_that_fails_part_way_leaves_no_partial_batch() {
         .await
         .expect_err("an unknown event type cannot be applied");
     assert!(
-        matches!(error, hookledger_projections::ProjectionError::Corrupt(_)),
+        matches!(
+            error,
+            hookledger_projections::ProjectionError::Corrupt { .. }
+        ),
         "{error:?}"
     );
     assert!(

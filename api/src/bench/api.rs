@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -252,30 +251,17 @@ pub async fn api(config: &Config, settings: &Settings) -> anyhow::Result<()> {
         ];
         return measure(url.trim_end_matches('/'), key, &lists, settings).await;
     }
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    let run = format!("bench-api-{}", &id[20..]);
+    let run = super::scratch::unique_id("bencha-");
     let database = run.replace('-', "_");
     let admin = config.postgres.url.clone();
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .context("postgres.url")?;
-    sqlx::query(&format!("CREATE DATABASE \"{database}\""))
-        .execute(&mut conn)
-        .await?;
-    let mut url = url::Url::parse(&admin)?;
-    url.set_path(&format!("/{database}"));
     let mut bench = config.clone();
-    bench.postgres.url = url.to_string();
+    bench.postgres.url = super::scratch::create_database(&admin, &database).await?;
     bench.nats.prefix = run.clone();
     bench.nats.events_subject = format!("{run}-events");
     bench.http.rate_limit_per_second = 0.0;
-    bench.http.operator_token = format!("bench-operator-{id}");
+    bench.http.operator_token = format!("bench-operator-{run}");
     let result = in_process(bench, settings).await;
-    let dropped = sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-    ))
-    .execute(&mut conn)
-    .await;
+    let dropped = super::scratch::drop_database(&admin, &database).await;
     result?;
     dropped?;
     Ok(())

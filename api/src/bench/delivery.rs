@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, StatusCode};
 use hookledger_dispatcher::Dispatcher;
-use hookledger_domain::ids::{TenantId, WebhookId};
+use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::reader::StreamKind;
 use hookledger_domain::ledger::{self, CommandMeta, Ledger, Names, Nats, Outgoing, StreamSettings};
 use hookledger_domain::secrets::{Keyring, SigningSecret};
@@ -154,7 +154,7 @@ impl Bench {
         };
         let meta = CommandMeta::new("bench");
         self.webhooks
-            .execute(&format!("{tenant}.{id}"), command, &meta)
+            .execute(&WebhookKey::new(tenant, &id).aggregate_id(), command, &meta)
             .await?;
         Ok(id)
     }
@@ -164,7 +164,7 @@ impl Bench {
         let meta = CommandMeta::new("bench");
         let command = WebhookCommand::DeleteWebhook;
         self.webhooks
-            .execute(&format!("{tenant}.{id}"), command, &meta)
+            .execute(&WebhookKey::new(tenant, id).aggregate_id(), command, &meta)
             .await?;
         Ok(())
     }
@@ -288,7 +288,7 @@ impl Bench {
 
 /// Runs the delivery benchmark.
 pub async fn delivery(config: &Config, settings: &Settings) -> anyhow::Result<()> {
-    let prefix = format!("bench-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let prefix = super::scratch::unique_id("bench-");
     let names = Names::new(&prefix, &format!("{prefix}-events"))?;
     let wait = Duration::from_secs(config.nats.connect_timeout_seconds);
     let nats = ledger::connect(&config.nats.url, names, wait).await?;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookledger_domain::ids::{TenantId, WebhookId};
+use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::{self, CommandMeta, Ledger, Names, StreamSettings};
 use hookledger_domain::secrets::{Keyring, SigningSecret};
 use hookledger_domain::webhook::values::{
@@ -73,7 +73,7 @@ fn rename(i: usize) -> WebhookCommand {
 
 /// Runs the ledger benchmark.
 pub async fn ledger(config: &Config, commands: usize, concurrency: usize) -> anyhow::Result<()> {
-    let prefix = format!("bench-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let prefix = super::scratch::unique_id("bench-");
     let names = Names::new(&prefix, &format!("{prefix}-events"))?;
     let nats = ledger::connect(
         &config.nats.url,
@@ -108,7 +108,7 @@ async fn run(nats: &ledger::Nats, commands: usize, concurrency: usize) -> anyhow
 
     // Sequential: one writer, one webhook.
     let id = WebhookId::new();
-    let aggregate = format!("{tenant}.{id}");
+    let aggregate = WebhookKey::new(&tenant, &id).aggregate_id();
     ledger
         .execute(&aggregate, create(&tenant, &id), &CommandMeta::new("bench"))
         .await?;
@@ -132,7 +132,7 @@ async fn run(nats: &ledger::Nats, commands: usize, concurrency: usize) -> anyhow
     let mut aggregates = Vec::new();
     for _ in 0..concurrency {
         let id = WebhookId::new();
-        let aggregate = format!("{tenant}.{id}");
+        let aggregate = WebhookKey::new(&tenant, &id).aggregate_id();
         ledger
             .execute(&aggregate, create(&tenant, &id), &CommandMeta::new("bench"))
             .await?;

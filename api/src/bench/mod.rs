@@ -7,7 +7,9 @@
 //! - [`delivery`]: `bench delivery`, publish → signed POST → facts, with `isolation` (a
 //!   healthy tenant beside failing and hanging ones).
 //! - [`projections`]: `bench projections`, rebuild rate and live projection lag.
-//! - this file: what they share (the throw-away prefix, process usage, clocks).
+//! - [`scratch`]: the throw-away prefix and database every benchmark (and the test harness)
+//!   runs on.
+//! - this file: what else they share (process usage, clocks).
 //!
 //! A new benchmark is a module here and a `BenchCommand` in [`crate::cli`].
 
@@ -16,3 +18,4 @@ pub mod delivery;
 mod isolation;
 pub mod ledger;
 pub mod projections;
+pub mod scratch;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hookledger_domain::catalog::{CatalogCommand, EventCatalog};
-use hookledger_domain::ids::{TenantId, WebhookId};
+use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::reader::StreamKind;
 use hookledger_domain::ledger::{self, CommandMeta, Ledger, Names, Nats, StreamSettings};
 use hookledger_domain::secrets::{SigningSecret, generate_api_key};
@@ -35,7 +35,6 @@ use hookledger_domain::webhook::{
 };
 use hookledger_projections::{Projections, View};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -58,8 +57,7 @@ pub struct Settings {
 
 /// Runs the projections benchmark (see the module docs).
 pub async fn projections(config: &Config, settings: &Settings) -> anyhow::Result<()> {
-    let run_id = uuid::Uuid::now_v7().simple().to_string()[20..].to_owned();
-    let prefix = format!("benchp-{run_id}");
+    let prefix = super::scratch::unique_id("benchp-");
     let names = Names::new(&prefix, &format!("{prefix}-events"))?;
     let nats = ledger::connect(
         &config.nats.url,
@@ -75,9 +73,9 @@ pub async fn projections(config: &Config, settings: &Settings) -> anyhow::Result
         },
     )
     .await?;
-    let database = format!("hookledger_bench_{run_id}");
+    let database = prefix.replace('-', "_");
     let admin = config.postgres.url.clone();
-    let created = create_database(&admin, &database).await;
+    let created = super::scratch::create_database(&admin, &database).await;
     let result = match created {
         Ok(url) => {
             println!(
@@ -86,7 +84,7 @@ pub async fn projections(config: &Config, settings: &Settings) -> anyhow::Result
                 config.nats.url
             );
             let result = run(config, &nats, &url, settings).await;
-            if let Err(e) = drop_database(&admin, &database).await {
+            if let Err(e) = super::scratch::drop_database(&admin, &database).await {
                 eprintln!("could not drop the database {database}: {e:#}");
             }
             result
@@ -97,31 +95,6 @@ pub async fn projections(config: &Config, settings: &Settings) -> anyhow::Result
         eprintln!("could not delete the streams of {prefix}: {e}");
     }
     result
-}
-
-async fn create_database(admin: &str, database: &str) -> anyhow::Result<String> {
-    let mut conn = PgConnection::connect(admin)
-        .await
-        .context("connecting to postgres.url (the benchmark creates a database there)")?;
-    sqlx::query(&format!("CREATE DATABASE \"{database}\""))
-        .execute(&mut conn)
-        .await
-        .with_context(|| format!("CREATE DATABASE {database}"))?;
-    conn.close().await.ok();
-    let mut url = url::Url::parse(admin).context("postgres.url is not a URL")?;
-    url.set_path(&format!("/{database}"));
-    Ok(url.to_string())
-}
-
-async fn drop_database(admin: &str, database: &str) -> anyhow::Result<()> {
-    let mut conn = PgConnection::connect(admin).await?;
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-    ))
-    .execute(&mut conn)
-    .await?;
-    conn.close().await.ok();
-    Ok(())
 }
 
 struct Writers {
@@ -139,7 +112,7 @@ impl Writers {
         let committed = self
             .webhooks
             .execute(
-                &format!("{tenant}.{id}"),
+                &WebhookKey::new(&TenantId::parse(tenant)?, id).aggregate_id(),
                 command,
                 &CommandMeta::new("bench"),
             )

@@ -22,7 +22,7 @@ use hookledger_domain::tenant::TenantError;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Application, Config, Roles, startup, telemetry, tenancy};
+use crate::{Application, Config, Roles, StartupError, startup, telemetry, tenancy};
 
 /// Exit code when the thing to create exists already (scripts rely on it).
 pub const EXIT_EXISTS: u8 = 3;
@@ -170,7 +170,10 @@ pub enum KeyCommand {
 /// Runs one subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     crate::install_crypto_provider();
-    let config = Config::load(cli.config.as_deref())?;
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => return Ok(cannot_start(&e.into())),
+    };
     telemetry::init(&config.log);
     match cli.command {
         Command::Serve { roles } => {
@@ -318,25 +321,43 @@ fn not_found(what: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(EXIT_NOT_FOUND))
 }
 
+/// Prints why the process cannot start as one line and gives its exit code.
+fn cannot_start(error: &StartupError) -> ExitCode {
+    eprintln!("error: {error}");
+    error.exit_code()
+}
+
 async fn serve(config: Config, roles: Roles) -> anyhow::Result<ExitCode> {
-    let listen = config.http.listen;
-    let listener = if roles.api {
-        Some(
-            TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen} (http.listen)"))?,
-        )
-    } else {
-        None
-    };
     let shutdown = CancellationToken::new();
-    let app = Application::build(config, listener, roles, shutdown.clone()).await?;
+    let app = match build(config, roles, shutdown.clone()).await {
+        Ok(app) => app,
+        Err(e) => return Ok(cannot_start(&e)),
+    };
     if let Some(addr) = app.local_addr() {
         tracing::info!(%addr, "hookledger is serving");
     }
     tokio::spawn(signal_shutdown(shutdown));
     app.run().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds `http.listen` (when serving the API) and builds the application.
+async fn build(
+    config: Config,
+    roles: Roles,
+    shutdown: CancellationToken,
+) -> Result<Application, StartupError> {
+    let listen = config.http.listen;
+    let listener = if roles.api {
+        let bound = TcpListener::bind(listen).await;
+        Some(bound.map_err(|source| StartupError::Listen {
+            addr: listen,
+            source,
+        })?)
+    } else {
+        None
+    };
+    Application::build(config, listener, roles, shutdown).await
 }
 
 /// Cancels on SIGTERM or Ctrl-C.

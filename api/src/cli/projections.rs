@@ -1,10 +1,17 @@
 //! `hookledger projections rebuild [NAME…]` and `hookledger projections status`.
+//!
+//! The progress bar lives here, not in `hookledger-projections`: the library reports progress
+//! through a callback and prints nothing, so the bench and the tests rebuild quietly.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use hookledger_projections::{View, rebuild, status};
+use hookledger_domain::ledger::Nats;
+use hookledger_projections::rebuild::RebuildReport;
+use hookledger_projections::{ProjectionError, View, rebuild, status};
+use indicatif::{ProgressBar, ProgressStyle};
+use sqlx::PgPool;
 
 use crate::{Config, startup};
 
@@ -39,6 +46,29 @@ pub fn views_named(names: &[String]) -> anyhow::Result<Vec<View>> {
     Ok(views)
 }
 
+/// [`rebuild::rebuild`] with an indicatif progress bar on stderr (messages done, rate, ETA);
+/// indicatif draws nothing when stderr is not a terminal.
+async fn rebuild_with_progress_bar(
+    nats: &Nats,
+    pool: &PgPool,
+    views: &[View],
+) -> Result<RebuildReport, ProjectionError> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} events  {per_sec}  ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = rebuild::rebuild(nats, pool, views, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await;
+    bar.finish();
+    report
+}
+
 /// Runs one `projections` subcommand.
 pub async fn run(config: &Config, command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -49,7 +79,7 @@ pub async fn run(config: &Config, command: ProjectionsCommand) -> anyhow::Result
             hookledger_projections::migrate(&pool)
                 .await
                 .context("migrating the database")?;
-            let report = rebuild::with_progress_bar(&nats, &pool, &views)
+            let report = rebuild_with_progress_bar(&nats, &pool, &views)
                 .await
                 .context("rebuilding the projections")?;
             for v in &report.views {

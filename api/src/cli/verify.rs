@@ -28,7 +28,7 @@ pub async fn verify(nats: &Nats) -> anyhow::Result<ExitCode> {
                 Ok(None) => anyhow::bail!("the ledger stream ended before sequence {head}"),
                 Err(_) => {
                     return Err(
-                        LedgerError::Unavailable("no ledger message for 30 s".into()).into(),
+                        LedgerError::unavailable_because("no ledger message for 30 s").into(),
                     );
                 }
             };

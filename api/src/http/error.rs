@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hookledger_dispatcher::DispatchError;
 use hookledger_domain::catalog::CatalogError;
+use hookledger_domain::cause::Cause;
 use hookledger_domain::ledger::{CommandError, LedgerError};
 use hookledger_domain::tenant::TenantError;
 use hookledger_domain::validation::FieldError;
@@ -242,7 +243,9 @@ impl IntoResponse for ApiError {
 impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> Self {
         match e {
-            LedgerError::Unavailable(cause) => ApiError::Unavailable(cause),
+            LedgerError::Unavailable { what, source } => {
+                ApiError::Unavailable(Cause(&what, source.as_ref()).to_string())
+            }
             LedgerError::Conflict(_) => {
                 ApiError::Conflict("the resource was changed concurrently; retry".into())
             }

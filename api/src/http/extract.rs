@@ -4,7 +4,8 @@
 //!   JSON type → 400 naming the field, too large → 413, a string holding the NUL character
 //!   (which PostgreSQL cannot store) → 422.
 //! - [`ApiQuery`]: query strings; a malformed one → 400, one holding `%00` → 422.
-//! - [`ApiPath`]: path parameters; a malformed one → 400.
+//! - [`ApiPath`]: path parameters; a malformed one → 400. [`WebhookPath`] and [`DeliveryPath`]:
+//!   the `{id}` and `{deliveryId}` of webhook routes as validated ids (malformed → 404).
 //! - [`ApiBody`]: a raw body (for routes whose body is optional); too large → 413.
 //! - [`TenantAuth`]: the tenant's API key, as `x-api-key: KEY`, `Authorization: Bearer KEY` or
 //!   `Authorization: Basic` with the key as password (for the SuperOffice dialect)
@@ -12,6 +13,7 @@
 //!   401; over the rate → 429.
 //! - [`OperatorAuth`]: `Authorization: Bearer <http.operator_token>`, for `/v1/admin`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -19,7 +21,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use hookledger_domain::ids::{ApiKeyId, TenantId};
+use hookledger_domain::ids::{ApiKeyId, DeliveryId, TenantId, WebhookId};
 use hookledger_domain::secrets::looks_like_api_key;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -216,6 +218,47 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
             Err(rejection) => Err(path_rejection(rejection)),
         }
+    }
+}
+
+/// The `{id}` of a route under `/v1/webhooks/{id}`, as a validated [`WebhookId`]; a malformed
+/// one names no webhook (404, like an unknown one).
+pub struct WebhookPath(pub WebhookId);
+
+/// The `{deliveryId}` of a route under `…/deliveries/{deliveryId}`, as a validated
+/// [`DeliveryId`]; a malformed one is 404.
+pub struct DeliveryPath(pub DeliveryId);
+
+/// The path parameter `name`, as text.
+async fn path_param<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    let ApiPath(mut params) =
+        ApiPath::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+    Ok(params.remove(name))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WebhookPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let raw = path_param(parts, state, "id").await?;
+        raw.and_then(|raw| WebhookId::parse(&raw).ok())
+            .map(Self)
+            .ok_or(ApiError::NotFound("webhook"))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for DeliveryPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let raw = path_param(parts, state, "deliveryId").await?;
+        raw.and_then(|raw| DeliveryId::parse(&raw).ok())
+            .map(Self)
+            .ok_or(ApiError::NotFound("delivery"))
     }
 }
 

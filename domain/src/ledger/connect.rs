@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
-use tokio::time::Instant;
 
 use super::{LedgerError, Names};
+use crate::deadline::with_deadline;
 
 /// The oldest nats-server hookledger runs on (stream features the ledger relies on).
 pub const MIN_SERVER_VERSION: (u64, u64) = (2, 10);
@@ -43,40 +43,27 @@ impl Nats {
     }
 }
 
-/// Connects to `url`, retrying with backoff for at most `wait`, then checks that the server is
-/// recent enough and has JetStream.
+/// Connects to `url`, retrying with backoff for at most `wait` ([`with_deadline`]), then
+/// checks that the server is recent enough and has JetStream.
 pub async fn connect(url: &str, names: Names, wait: Duration) -> Result<Nats, LedgerError> {
-    let deadline = Instant::now() + wait;
-    let mut backoff = Duration::from_millis(100);
-    let client = loop {
-        let options = async_nats::ConnectOptions::new()
+    let client = with_deadline("NATS", url, wait, || {
+        async_nats::ConnectOptions::new()
             .name("hookledger")
-            .connection_timeout(Duration::from_secs(5).min(wait.max(Duration::from_millis(500))));
-        match options.connect(url).await {
-            Ok(client) => break client,
-            Err(err) if Instant::now() + backoff < deadline => {
-                tracing::warn!(%url, error = %err, "NATS is not reachable yet; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-            Err(err) => {
-                return Err(LedgerError::Unavailable(format!(
-                    "NATS at {url} did not answer within {}s: {err}",
-                    wait.as_secs()
-                )));
-            }
-        }
-    };
+            .connection_timeout(Duration::from_secs(5).min(wait.max(Duration::from_millis(500))))
+            .connect(url)
+    })
+    .await
+    .map_err(|e| LedgerError::unavailable(&e.headline(), e.source))?;
     let version = client.server_info().version;
     if !version_at_least(&version, MIN_SERVER_VERSION) {
-        return Err(LedgerError::Unavailable(format!(
+        return Err(LedgerError::unavailable_because(format!(
             "nats-server at {url} is version {version}; hookledger needs {}.{} or newer \
              (scripts/run installs 2.15.1)",
             MIN_SERVER_VERSION.0, MIN_SERVER_VERSION.1
         )));
     }
     if !client.server_info().jetstream {
-        return Err(LedgerError::Unavailable(format!(
+        return Err(LedgerError::unavailable_because(format!(
             "nats-server at {url} runs without JetStream; start it with -js"
         )));
     }

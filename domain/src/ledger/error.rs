@@ -2,7 +2,10 @@
 //!
 //! ### Handling
 //! - [`LedgerError::Unavailable`]: NATS did not answer (down, timed out). The API answers 503 and
-//!   logs; nothing was written, the client may retry (with the same `Idempotency-Key`).
+//!   logs; nothing was written, the client may retry (with the same `Idempotency-Key`). It
+//!   keeps async-nats's error as its `source()` (built with [`LedgerError::unavailable`]), or
+//!   has none when we noticed the outage ourselves ([`LedgerError::unavailable_because`]: a
+//!   consumer stopped, a read stalled, the server is too old).
 //! - [`LedgerError::Corrupt`]: a stored message cannot be read back. Never a client's fault: logged
 //!   with the subject and sequence, 500 (the one case that is ours).
 //! - [`LedgerError::InvalidName`]: a bad prefix or subject token, caught at start-up from config.
@@ -12,13 +15,20 @@
 //! - [`CommandError::PreconditionFailed`]: `If-Match` named a version that is not the current one;
 //!   412.
 
-use std::fmt;
+use crate::cause::{BoxError, Cause};
 
 /// A failure of the ledger itself (not of a command's rules).
+///
+/// `Corrupt`, `InvalidName` and `Conflict` are messages we compose (a rule broken, where it
+/// happened), so they stay strings.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("NATS JetStream is unavailable: {0}")]
-    Unavailable(String),
+    /// `what` failed talking to NATS; `source` is async-nats's error, if there is one.
+    #[error("NATS JetStream is unavailable: {}", Cause(what, source.as_ref()))]
+    Unavailable {
+        what: String,
+        source: Option<BoxError>,
+    },
     #[error("ledger message {subject} #{sequence} is unreadable: {reason}")]
     Corrupt {
         subject: String,
@@ -32,8 +42,21 @@ pub enum LedgerError {
 }
 
 impl LedgerError {
-    pub(crate) fn unavailable(what: &str, err: impl fmt::Display) -> Self {
-        Self::Unavailable(format!("{what}: {err}"))
+    /// NATS failed `what` with `err` (async-nats's error, kept as the source); displayed as
+    /// `what: err`.
+    pub fn unavailable(what: &str, err: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            what: what.to_owned(),
+            source: Some(err.into()),
+        }
+    }
+
+    /// NATS is unavailable for a reason we noticed ourselves, with no error beneath it.
+    pub fn unavailable_because(what: impl Into<String>) -> Self {
+        Self::Unavailable {
+            what: what.into(),
+            source: None,
+        }
     }
 }
 

@@ -358,7 +358,7 @@ async fn stream_subject(
                 Ok(Some(Ok(m))) => m,
                 Ok(Some(Err(e))) => return Err(LedgerError::unavailable("ledger read", e)),
                 Ok(None) | Err(_) => {
-                    return Err(LedgerError::Unavailable(format!(
+                    return Err(LedgerError::unavailable_because(format!(
                         "ledger read of {subject} stalled"
                     )));
                 }
@@ -408,7 +408,7 @@ pub(crate) fn parse_entry(
 fn to_aggregate_error<E: std::error::Error>(e: LedgerError) -> AggregateError<E> {
     match e {
         LedgerError::Conflict(_) => AggregateError::AggregateConflict,
-        LedgerError::Unavailable(_) => AggregateError::DatabaseConnectionError(Box::new(e)),
+        LedgerError::Unavailable { .. } => AggregateError::DatabaseConnectionError(Box::new(e)),
         LedgerError::Corrupt { .. } => AggregateError::DeserializationError(Box::new(e)),
         LedgerError::InvalidName(_) => AggregateError::UnexpectedError(Box::new(e)),
     }

@@ -105,7 +105,7 @@ pub async fn ensure_streams(nats: &Nats, settings: &StreamSettings) -> Result<()
     for config in configs {
         let name = config.name.clone();
         nats.js.create_or_update_stream(config).await.map_err(|e| {
-            LedgerError::Unavailable(format!("cannot create or update stream {name}: {e}"))
+            LedgerError::unavailable(&format!("cannot create or update stream {name}"), e)
         })?;
     }
     Ok(())
@@ -116,6 +116,7 @@ impl Nats {
     /// throw-away prefix. Never called by the service.
     pub async fn delete_streams(&self) -> Result<(), LedgerError> {
         let n = &self.names;
+        let mut first = None;
         for name in [
             n.ledger_stream(),
             n.events_stream(),
@@ -123,11 +124,11 @@ impl Nats {
             n.deliveries_stream(),
             n.event_ids_stream(),
         ] {
-            self.js
-                .delete_stream(&name)
-                .await
-                .map_err(|e| LedgerError::unavailable(&format!("delete {name}"), e))?;
+            // Every stream is tried; the first failure is answered after the rest.
+            if let Err(e) = self.js.delete_stream(&name).await {
+                first.get_or_insert(LedgerError::unavailable(&format!("delete {name}"), e));
+            }
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
     }
 }

@@ -247,19 +247,21 @@ impl Aggregate for Webhook {
     }
 
     fn apply(&mut self, event: WebhookEvent) {
+        if let Some(status) = event.status_after() {
+            self.status = status;
+        }
         match event {
             WebhookEvent::Created(created) => {
                 self.tenant = Some(created.tenant);
                 self.id = Some(created.id);
                 self.spec = Some(created.spec);
                 self.secret = Some(created.secret);
-                self.status = created.status;
                 self.created = true;
             }
             WebhookEvent::Updated(updated) => self.spec = Some(updated.spec),
-            WebhookEvent::Paused { .. } => self.status = WebhookStatus::Paused,
-            WebhookEvent::Resumed { .. } => self.status = WebhookStatus::Active,
-            WebhookEvent::Disabled { .. } => self.status = WebhookStatus::Disabled,
+            WebhookEvent::Paused { .. }
+            | WebhookEvent::Resumed { .. }
+            | WebhookEvent::Disabled { .. } => {}
             WebhookEvent::Deleted {} => self.deleted = true,
             WebhookEvent::SecretRotated {
                 secret,

@@ -89,6 +89,24 @@ pub enum WebhookEvent {
     },
 }
 
+impl WebhookEvent {
+    /// The status the webhook has after this event, for the events that set one: its status
+    /// at creation, or where a pause, resume or disable leads. `None` when the status stays as
+    /// it was (updates, secret rotations) and after deletion (no webhook is left to have one).
+    ///
+    /// The one statement of this rule: the aggregate, the router's registry and the `webhooks`
+    /// projection all fold status through it.
+    pub fn status_after(&self) -> Option<WebhookStatus> {
+        match self {
+            Self::Created(created) => Some(created.status),
+            Self::Paused { .. } => Some(WebhookStatus::Paused),
+            Self::Resumed { .. } => Some(WebhookStatus::Active),
+            Self::Disabled { .. } => Some(WebhookStatus::Disabled),
+            Self::Updated(_) | Self::Deleted {} | Self::SecretRotated { .. } => None,
+        }
+    }
+}
+
 impl DomainEvent for WebhookEvent {
     fn event_type(&self) -> String {
         match self {
@@ -199,6 +217,57 @@ mod tests {
             WebhookEvent::Deleted {},
             json!({"type": "webhook.deleted", "data": {}}),
         );
+    }
+
+    #[test]
+    fn only_creation_and_the_status_changes_set_a_status() {
+        let created = |status| {
+            WebhookEvent::Created(WebhookCreated {
+                tenant: "acme".parse().unwrap(),
+                id: "wh_0190f1d2c3b4a5968778695a4b3c2d1e".parse().unwrap(),
+                spec: spec(),
+                secret: sealed(),
+                status,
+            })
+        };
+        let resumed = |from| WebhookEvent::Resumed { from };
+        let cases = [
+            (created(WebhookStatus::Paused), Some(WebhookStatus::Paused)),
+            (created(WebhookStatus::Active), Some(WebhookStatus::Active)),
+            (
+                WebhookEvent::Paused { reason: None },
+                Some(WebhookStatus::Paused),
+            ),
+            (resumed(WebhookStatus::Paused), Some(WebhookStatus::Active)),
+            (
+                resumed(WebhookStatus::Disabled),
+                Some(WebhookStatus::Active),
+            ),
+            (
+                WebhookEvent::Disabled {
+                    reason: "410 Gone".into(),
+                },
+                Some(WebhookStatus::Disabled),
+            ),
+            (
+                WebhookEvent::Updated(WebhookUpdated {
+                    spec: spec(),
+                    changed: vec!["url".into()],
+                }),
+                None,
+            ),
+            (WebhookEvent::Deleted {}, None),
+            (
+                WebhookEvent::SecretRotated {
+                    secret: sealed(),
+                    previous_secret_expires_at: Utc::now(),
+                },
+                None,
+            ),
+        ];
+        for (event, status) in cases {
+            assert_eq!(event.status_after(), status, "{}", event.event_type());
+        }
     }
 
     #[test]

@@ -288,6 +288,14 @@ impl RetryPolicyKind {
             &[("exponential", Self::Exponential), ("fixed", Self::Fixed)],
         )
     }
+
+    /// `"exponential"` or `"fixed"`, as in the spec's JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exponential => "exponential",
+            Self::Fixed => "fixed",
+        }
+    }
 }
 
 /// When failed deliveries are tried again. In the spec's JSON the fields are flattened as

@@ -59,7 +59,7 @@ impl CopyWriter {
             // The task ended early: it failed; its error says why.
             self.sender = None;
             return Err(join(&mut self.task).await.err().unwrap_or_else(|| {
-                ProjectionError::Corrupt("the rebuild's COPY writer stopped".into())
+                ProjectionError::corrupt_because("the rebuild's COPY writer stopped")
             }));
         }
         Ok(())
@@ -83,9 +83,10 @@ impl Drop for CopyWriter {
 async fn join(task: &mut JoinHandle<Result<u64, ProjectionError>>) -> Result<u64, ProjectionError> {
     match task.await {
         Ok(result) => result,
-        Err(e) => Err(ProjectionError::Corrupt(format!(
-            "the rebuild's COPY writer failed: {e}"
-        ))),
+        Err(e) => Err(ProjectionError::corrupt(
+            "the rebuild's COPY writer failed",
+            e,
+        )),
     }
 }
 

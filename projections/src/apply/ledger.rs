@@ -9,6 +9,7 @@
 use hookledger_domain::catalog::CatalogEvent;
 use hookledger_domain::ledger::reader::RawMessage;
 use hookledger_domain::ledger::{LedgerEntry, Names};
+use hookledger_domain::notification::NotificationLog;
 use hookledger_domain::tenant::TenantEvent;
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -33,6 +34,10 @@ fn kind<'e>(names: &Names, entry: &'e LedgerEntry) -> &'e str {
         .unwrap_or(entry.record.aggregate_type.as_str())
 }
 
+/// Facts about error emails (`domain::notification`): in the archive (and so the audit log),
+/// in no view.
+const NOTIFICATION: &str = <NotificationLog as cqrs_es::Aggregate>::TYPE;
+
 fn unknown_kind(entry: &LedgerEntry, kind: &str) {
     tracing::warn!(subject = %entry.subject, sequence = entry.sequence, aggregate_type = kind, "ledger message of an unknown aggregate type; archived only");
 }
@@ -52,6 +57,7 @@ pub(super) async fn apply(
             "webhook" => hooks.push(entry),
             "tenant" => apply_tenant(conn, target, entry).await?,
             "catalog" => apply_catalog(conn, target, entry).await?,
+            NOTIFICATION => {}
             other => unknown_kind(entry, other),
         }
     }
@@ -116,6 +122,7 @@ impl LedgerBulk {
             match kind(&self.names, entry) {
                 "webhook" => hooks.push(entry),
                 "tenant" | "catalog" => others.push(entry),
+                NOTIFICATION => {}
                 other => unknown_kind(entry, other),
             }
         }
@@ -158,7 +165,7 @@ impl LedgerBulk {
         tokio::try_join!(
             archive_writer.finish(),
             history_writer.finish(),
-            webhooks::fold::upsert(conn, Target::Shadow, &hooks),
+            webhooks::sql::upsert(conn, Target::Shadow, &hooks),
         )?;
         Ok(())
     }

@@ -11,6 +11,7 @@
 //! - [`crate::deliveries`]' `fold`: `DELIVERIES` facts → deliveries, delivery_attempts, stats.
 
 use chrono::{DateTime, Duration, Utc};
+use hookledger_domain::cause::BoxError;
 use hookledger_domain::ledger::reader::RawMessage;
 use hookledger_domain::ledger::{LedgerEntry, Names, RecordedEvent};
 use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer};
@@ -70,8 +71,8 @@ pub(crate) fn pg_time(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// A ledger message that does not read back as the events its type promises.
-pub(crate) fn corrupt(entry: &LedgerEntry, e: impl std::fmt::Display) -> ProjectionError {
-    ProjectionError::Corrupt(format!("{} #{}: {e}", entry.subject, entry.sequence))
+pub(crate) fn corrupt(entry: &LedgerEntry, e: impl Into<BoxError>) -> ProjectionError {
+    ProjectionError::corrupt(&format!("{} #{}", entry.subject, entry.sequence), e)
 }
 
 /// `value` as it serializes with every `secret` field, at any depth, replaced by

@@ -74,7 +74,7 @@ pub(crate) async fn apply(
     let mut facts = Vec::with_capacity(batch.len());
     for m in batch {
         let fact: DeliveryFact = serde_json::from_slice(&m.payload)
-            .map_err(|e| ProjectionError::Corrupt(format!("{} #{}: {e}", m.subject, m.sequence)))?;
+            .map_err(|e| ProjectionError::corrupt(&format!("{} #{}", m.subject, m.sequence), e))?;
         let key = (
             fact.tenant().to_string(),
             fact.webhook_id().to_string(),

@@ -4,89 +4,61 @@
 //! one query, every message is applied in order (each one also becomes a history row valid
 //! until the next message of the same webhook), then the results are written in bulk: close
 //! the open history rows, insert the new ones, upsert the surviving webhooks, delete the
-//! deleted ones. Times are the stream's (see [`crate::apply::pg_time`]), so a replay writes the
-//! same rows.
+//! deleted ones (the SQL is in `sql`). Times are the stream's (see [`crate::apply::pg_time`]),
+//! so a replay writes the same rows.
+//!
+//! A row's spec columns come from the events' own [`WebhookSpec`], which reads back from the
+//! ledger without validating again, with the same defaults the aggregate sees; status comes
+//! from [`WebhookEvent::status_after`].
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
 use hookledger_domain::ledger::LedgerEntry;
-use hookledger_domain::webhook::{WebhookEvent, WebhookStatus};
-use serde::Deserialize;
-use serde_json::Value;
+use hookledger_domain::webhook::{WebhookEvent, WebhookSpec, WebhookStatus};
+use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use super::{COLUMNS, WebhookRow};
+use super::WebhookRow;
+use super::sql::{load, write};
 use crate::ProjectionError;
-use crate::apply::{array_params, changes_of, corrupt, decode, pg_time, text_array};
-use crate::history::{self, HistoryInsert};
+use crate::apply::{changes_of, corrupt, decode, pg_time};
+use crate::history::HistoryInsert;
 use crate::view::Target;
 
 pub(crate) type Key = (String, String);
 
-/// The spec as it appears in `webhook.created` and `webhook.updated` (camelCase JSON).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SpecFields {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    url: String,
-    #[serde(default = "default_method")]
-    http_method: String,
-    events: Vec<String>,
-    #[serde(default)]
-    filter: Option<Value>,
-    #[serde(default)]
-    headers: Value,
-    #[serde(default)]
-    properties: Value,
-    retry_attempts: i32,
-    retry_delay_seconds: i32,
-    retry_policy: String,
-    timeout_seconds: i32,
-    #[serde(default)]
-    errors_email: Option<String>,
-}
-
-fn default_method() -> String {
-    "POST".to_owned()
-}
-
-fn object_or_empty(v: Value) -> Value {
-    if v.is_null() {
-        Value::Object(Default::default())
-    } else {
-        v
-    }
-}
-
 impl WebhookRow {
-    fn set_spec(&mut self, spec: &Value) -> Result<(), serde_json::Error> {
-        let s = SpecFields::deserialize(spec)?;
-        self.name = s.name;
-        self.description = s.description;
-        self.url = s.url;
-        self.http_method = s.http_method;
-        self.events = s.events;
-        self.filter = s.filter.filter(|f| !f.is_null());
-        self.headers = object_or_empty(s.headers);
-        self.properties = object_or_empty(s.properties);
-        self.retry_attempts = s.retry_attempts;
-        self.retry_delay_seconds = s.retry_delay_seconds;
-        self.retry_policy = s.retry_policy;
-        self.timeout_seconds = s.timeout_seconds;
-        self.errors_email = s.errors_email;
+    /// Sets the spec columns from `spec`; fails only on a retry delay beyond `i32`.
+    fn set_spec(&mut self, spec: &WebhookSpec) -> Result<(), std::num::TryFromIntError> {
+        let headers = spec.headers.iter();
+        self.name = spec.name.as_str().to_owned();
+        self.description = spec.description.as_ref().map(|d| d.as_str().to_owned());
+        self.url = spec.url.as_str().to_owned();
+        self.http_method = spec.http_method.as_str().to_owned();
+        self.events = spec.events.iter().map(|e| e.as_str().to_owned()).collect();
+        self.filter = spec.filter.as_ref().map(|f| f.as_json().clone());
+        self.headers = Value::Object(
+            headers
+                .map(|(name, value)| (name.to_owned(), Value::String(value.to_owned())))
+                .collect::<Map<_, _>>(),
+        );
+        self.properties = Value::Object(spec.properties.as_map().clone());
+        self.retry_attempts = i32::from(spec.retry.attempts);
+        self.retry_delay_seconds = i32::try_from(spec.retry.delay_seconds)?;
+        self.retry_policy = spec.retry.policy.as_str().to_owned();
+        self.timeout_seconds = i32::from(spec.timeout_seconds.get());
+        self.errors_email = spec.errors_email.as_ref().map(|e| e.as_str().to_owned());
         Ok(())
     }
 
     fn created(
         key: &Key,
-        spec: &Value,
+        spec: &WebhookSpec,
         status: WebhookStatus,
         entry: &LedgerEntry,
-    ) -> Result<Self, serde_json::Error> {
+    ) -> Result<Self, std::num::TryFromIntError> {
         let at = pg_time(entry.time);
         let mut row = WebhookRow {
             tenant: key.0.clone(),
@@ -124,30 +96,23 @@ fn fold(
 ) -> Result<Option<WebhookRow>, ProjectionError> {
     for recorded in &entry.record.events {
         let event: WebhookEvent = decode(recorded).map_err(|e| corrupt(entry, e))?;
-        let status = match event {
+        let status = event.status_after();
+        match &event {
             WebhookEvent::Created(created) => {
-                state = Some(
-                    WebhookRow::created(key, &recorded.data["spec"], created.status, entry)
-                        .map_err(|e| corrupt(entry, e))?,
-                );
-                None
+                let row = WebhookRow::created(key, &created.spec, created.status, entry);
+                state = Some(row.map_err(|e| corrupt(entry, e))?);
             }
-            WebhookEvent::Updated(_) => {
+            WebhookEvent::Updated(updated) => {
                 if let Some(row) = state.as_mut() {
-                    row.set_spec(&recorded.data["spec"])
-                        .map_err(|e| corrupt(entry, e))?;
+                    row.set_spec(&updated.spec).map_err(|e| corrupt(entry, e))?;
                 }
-                None
             }
-            WebhookEvent::Paused { .. } => Some(WebhookStatus::Paused),
-            WebhookEvent::Resumed { .. } => Some(WebhookStatus::Active),
-            WebhookEvent::Disabled { .. } => Some(WebhookStatus::Disabled),
-            WebhookEvent::Deleted {} => {
-                state = None;
-                None
-            }
-            WebhookEvent::SecretRotated { .. } => None,
-        };
+            WebhookEvent::Deleted {} => state = None,
+            WebhookEvent::Paused { .. }
+            | WebhookEvent::Resumed { .. }
+            | WebhookEvent::Disabled { .. }
+            | WebhookEvent::SecretRotated { .. } => {}
+        }
         if let (Some(status), Some(row)) = (status, state.as_mut()) {
             row.status = status.as_str().to_owned();
         }
@@ -163,7 +128,7 @@ fn fold(
 /// `(tenant, webhook id)` of a webhook aggregate id `<tenant>.<wh_…>`.
 fn key_of(entry: &LedgerEntry) -> Result<Key, ProjectionError> {
     let (tenant, id) = entry.record.aggregate_id.split_once('.').ok_or_else(|| {
-        ProjectionError::Corrupt(format!(
+        ProjectionError::corrupt_because(format!(
             "{} #{}: webhook aggregate id without a tenant",
             entry.subject, entry.sequence
         ))
@@ -259,245 +224,6 @@ pub(crate) async fn apply(
     write(conn, target, &folded, &alive, &gone).await
 }
 
-/// The types of the arrays [`HistoryColumns`] binds, in order.
-const HISTORY_TYPES: [&str; 9] = [
-    "text",
-    "text",
-    "int8",
-    "timestamptz",
-    "timestamptz",
-    "text",
-    "text",
-    "text",
-    "text",
-];
-
-/// History rows, column by column (JSON as text, `event_types` as a JSON array).
-struct HistoryColumns<'a> {
-    tenant: Vec<&'a str>,
-    webhook_id: Vec<&'a str>,
-    sequence: Vec<i64>,
-    valid_from: Vec<DateTime<Utc>>,
-    valid_to: Vec<Option<DateTime<Utc>>>,
-    actor: Vec<&'a str>,
-    event_types: Vec<String>,
-    changes: Vec<&'a str>,
-    state: Vec<Option<&'a str>>,
-}
-
-impl<'a> HistoryColumns<'a> {
-    fn of(rows: &'a [HistoryInsert]) -> Result<Self, ProjectionError> {
-        Ok(Self {
-            tenant: rows.iter().map(|h| h.tenant.as_str()).collect(),
-            webhook_id: rows.iter().map(|h| h.webhook_id.as_str()).collect(),
-            sequence: rows.iter().map(|h| h.sequence).collect(),
-            valid_from: rows.iter().map(|h| h.valid_from).collect(),
-            valid_to: rows.iter().map(|h| h.valid_to).collect(),
-            actor: rows.iter().map(|h| h.actor.as_str()).collect(),
-            event_types: rows
-                .iter()
-                .map(|h| serde_json::to_string(&h.event_types))
-                .collect::<Result<_, _>>()?,
-            changes: rows.iter().map(|h| h.changes.as_str()).collect(),
-            state: rows.iter().map(|h| h.state.as_deref()).collect(),
-        })
-    }
-}
-
-/// The types of the arrays [`WebhookColumns`] binds, in the order of [`COLUMNS`].
-const WEBHOOK_TYPES: [&str; 21] = [
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "int4",
-    "int4",
-    "text",
-    "int4",
-    "text",
-    "timestamptz",
-    "timestamptz",
-    "text",
-    "text",
-    "int8",
-];
-
-/// Webhook rows, column by column (`events` as a JSON array, JSON as text).
-struct WebhookColumns<'a> {
-    tenant: Vec<&'a str>,
-    id: Vec<&'a str>,
-    name: Vec<&'a str>,
-    description: Vec<Option<&'a str>>,
-    url: Vec<&'a str>,
-    http_method: Vec<&'a str>,
-    events: Vec<String>,
-    filter: Vec<Option<String>>,
-    headers: Vec<String>,
-    properties: Vec<String>,
-    status: Vec<&'a str>,
-    retry_attempts: Vec<i32>,
-    retry_delay_seconds: Vec<i32>,
-    retry_policy: Vec<&'a str>,
-    timeout_seconds: Vec<i32>,
-    errors_email: Vec<Option<&'a str>>,
-    created_at: Vec<DateTime<Utc>>,
-    updated_at: Vec<DateTime<Utc>>,
-    created_by: Vec<&'a str>,
-    updated_by: Vec<&'a str>,
-    version: Vec<i64>,
-}
-
-impl<'a> WebhookColumns<'a> {
-    fn of(rows: &'a [WebhookRow]) -> Result<Self, ProjectionError> {
-        Ok(Self {
-            tenant: rows.iter().map(|r| r.tenant.as_str()).collect(),
-            id: rows.iter().map(|r| r.id.as_str()).collect(),
-            name: rows.iter().map(|r| r.name.as_str()).collect(),
-            description: rows.iter().map(|r| r.description.as_deref()).collect(),
-            url: rows.iter().map(|r| r.url.as_str()).collect(),
-            http_method: rows.iter().map(|r| r.http_method.as_str()).collect(),
-            events: rows
-                .iter()
-                .map(|r| serde_json::to_string(&r.events))
-                .collect::<Result<_, _>>()?,
-            filter: rows
-                .iter()
-                .map(|r| r.filter.as_ref().map(Value::to_string))
-                .collect(),
-            headers: rows.iter().map(|r| r.headers.to_string()).collect(),
-            properties: rows.iter().map(|r| r.properties.to_string()).collect(),
-            status: rows.iter().map(|r| r.status.as_str()).collect(),
-            retry_attempts: rows.iter().map(|r| r.retry_attempts).collect(),
-            retry_delay_seconds: rows.iter().map(|r| r.retry_delay_seconds).collect(),
-            retry_policy: rows.iter().map(|r| r.retry_policy.as_str()).collect(),
-            timeout_seconds: rows.iter().map(|r| r.timeout_seconds).collect(),
-            errors_email: rows.iter().map(|r| r.errors_email.as_deref()).collect(),
-            created_at: rows.iter().map(|r| r.created_at).collect(),
-            updated_at: rows.iter().map(|r| r.updated_at).collect(),
-            created_by: rows.iter().map(|r| r.created_by.as_str()).collect(),
-            updated_by: rows.iter().map(|r| r.updated_by.as_str()).collect(),
-            version: rows.iter().map(|r| r.version).collect(),
-        })
-    }
-}
-
-/// `INSERT INTO <table> (COLUMNS) SELECT … FROM UNNEST(<the arrays from $first>) ON CONFLICT
-/// … DO UPDATE`: the upsert of [`WebhookColumns`].
-fn upsert_sql(table: &str, first: usize) -> String {
-    let updates = COLUMNS
-        .split(", ")
-        .filter(|c| *c != "tenant" && *c != "id")
-        .map(|c| format!("{c} = EXCLUDED.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "INSERT INTO {table} ({COLUMNS})
-         SELECT tenant, id, name, description, url, http_method, {}, filter::jsonb, headers::jsonb,
-                properties::jsonb, status, retry_attempts, retry_delay_seconds, retry_policy,
-                timeout_seconds, errors_email, created_at, updated_at, created_by, updated_by, version
-           FROM UNNEST({}) AS x({COLUMNS})
-         ON CONFLICT (tenant, id) DO UPDATE SET {updates}",
-        text_array("events"),
-        array_params(first, &WEBHOOK_TYPES),
-    )
-}
-
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
-impl<'a> WebhookColumns<'a> {
-    fn bind<'q>(&'q self, q: PgQuery<'q>) -> PgQuery<'q> {
-        q.bind(&self.tenant)
-            .bind(&self.id)
-            .bind(&self.name)
-            .bind(&self.description)
-            .bind(&self.url)
-            .bind(&self.http_method)
-            .bind(&self.events)
-            .bind(&self.filter)
-            .bind(&self.headers)
-            .bind(&self.properties)
-            .bind(&self.status)
-            .bind(&self.retry_attempts)
-            .bind(&self.retry_delay_seconds)
-            .bind(&self.retry_policy)
-            .bind(&self.timeout_seconds)
-            .bind(&self.errors_email)
-            .bind(&self.created_at)
-            .bind(&self.updated_at)
-            .bind(&self.created_by)
-            .bind(&self.updated_by)
-            .bind(&self.version)
-    }
-}
-
-impl<'a> HistoryColumns<'a> {
-    fn bind<'q>(&'q self, q: PgQuery<'q>) -> PgQuery<'q> {
-        q.bind(&self.tenant)
-            .bind(&self.webhook_id)
-            .bind(&self.sequence)
-            .bind(&self.valid_from)
-            .bind(&self.valid_to)
-            .bind(&self.actor)
-            .bind(&self.event_types)
-            .bind(&self.changes)
-            .bind(&self.state)
-    }
-}
-
-/// Writes a folded batch in **one statement** (one round trip): close the open history rows of
-/// the webhooks it touched, insert its history rows, delete the deleted webhooks, upsert the
-/// others. The parts of a statement share one snapshot, so the close cannot see (and end) the
-/// rows inserted beside it, and no row is written twice (a webhook is either gone or alive).
-async fn write(
-    conn: &mut PgConnection,
-    target: Target,
-    folded: &Folded,
-    alive: &[WebhookRow],
-    gone: &[&Key],
-) -> Result<(), ProjectionError> {
-    let history_table = target.table("webhook_history");
-    let sql = format!(
-        "WITH closed AS (
-            UPDATE {history_table} AS h SET valid_to = c.at
-              FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS c(tenant, webhook_id, at)
-             WHERE h.tenant = c.tenant AND h.webhook_id = c.webhook_id AND h.valid_to IS NULL
-         ), added AS (
-            INSERT INTO {history_table} ({})
-            SELECT t, w, s, f, v, a, {}, c::json, st::json
-              FROM UNNEST({}) AS x(t, w, s, f, v, a, e, c, st)
-         ), gone AS (
-            DELETE FROM {webhooks} WHERE (tenant, id) IN (SELECT * FROM UNNEST($13::text[], $14::text[]))
-         )
-         {}",
-        history::COPY_COLUMNS,
-        text_array("e"),
-        array_params(4, &HISTORY_TYPES),
-        upsert_sql(&target.table("webhooks"), 15),
-        webhooks = target.table("webhooks"),
-    );
-    let closed_tenants: Vec<&str> = folded.touched.iter().map(|(k, _)| k.0.as_str()).collect();
-    let closed_ids: Vec<&str> = folded.touched.iter().map(|(k, _)| k.1.as_str()).collect();
-    let closed_at: Vec<DateTime<Utc>> = folded.touched.iter().map(|(_, at)| *at).collect();
-    let gone_tenants: Vec<&str> = gone.iter().map(|k| k.0.as_str()).collect();
-    let gone_ids: Vec<&str> = gone.iter().map(|k| k.1.as_str()).collect();
-    let history = HistoryColumns::of(&folded.history)?;
-    let webhooks = WebhookColumns::of(alive)?;
-    let q = sqlx::query(&sql)
-        .bind(&closed_tenants)
-        .bind(&closed_ids)
-        .bind(&closed_at);
-    let q = history.bind(q).bind(&gone_tenants).bind(&gone_ids);
-    webhooks.bind(q).execute(&mut *conn).await?;
-    Ok(())
-}
-
 /// The rebuild's side of the fold: the webhooks and their open history rows carried from one
 /// batch to the next in memory, so a rebuild never reads its shadow tables back and writes
 /// each history row once, complete (memory grows with the number of webhooks, not of messages).
@@ -542,53 +268,161 @@ impl Carry {
     }
 }
 
-/// The current rows of the webhooks in `keys`; absent ones map to `None` (or are missing).
-async fn load(
-    conn: &mut PgConnection,
-    target: Target,
-    keys: &[Key],
-) -> Result<HashMap<Key, Option<WebhookRow>>, ProjectionError> {
-    let tenants: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
-    let ids: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
-    let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM {} WHERE (tenant, id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))",
-        target.table("webhooks")
-    ))
-    .bind(&tenants)
-    .bind(&ids)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ((r.tenant.clone(), r.id.clone()), Some(r)))
-        .collect())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use hookledger_domain::ledger::{LedgerRecord, RecordedEvent};
+    use serde_json::json;
 
-/// Inserts or replaces `rows` (at most [`UPSERT_CHUNK`] per statement).
-pub(crate) async fn upsert(
-    conn: &mut PgConnection,
-    target: Target,
-    rows: &[WebhookRow],
-) -> Result<(), ProjectionError> {
-    for chunk in rows.chunks(UPSERT_CHUNK) {
-        upsert_chunk(conn, target, chunk).await?;
+    const KEY: &str = "acme.wh_0190f1d2c3b4a5968778695a4b3c2d1e";
+
+    fn entry(sequence: u64, events: Vec<RecordedEvent>) -> LedgerEntry {
+        let time = Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap();
+        LedgerEntry {
+            subject: format!("p.ledger.webhook.{KEY}"),
+            sequence,
+            time,
+            hash: String::new(),
+            record: LedgerRecord {
+                command_id: format!("c{sequence}"),
+                actor: "key_1".into(),
+                occurred_at: time,
+                correlation_id: None,
+                aggregate_type: "webhook".into(),
+                aggregate_id: KEY.into(),
+                prev_hash: None,
+                events,
+            },
+        }
     }
-    Ok(())
-}
 
-/// Rows per upsert statement (a rebuild writes every webhook at once).
-const UPSERT_CHUNK: usize = 10_000;
-
-async fn upsert_chunk(
-    conn: &mut PgConnection,
-    target: Target,
-    rows: &[WebhookRow],
-) -> Result<(), ProjectionError> {
-    if rows.is_empty() {
-        return Ok(());
+    fn created(spec: Value, status: &str) -> RecordedEvent {
+        let secret = json!({"kid": "k1", "nonce": "AAECAwQFBgcICQoL", "ciphertext": "c2VhbGVk"});
+        let (tenant, id) = KEY.split_once('.').unwrap();
+        RecordedEvent {
+            event_type: "webhook.created".into(),
+            version: "1".into(),
+            data: json!({"tenant": tenant, "id": id, "spec": spec, "secret": secret, "status": status}),
+        }
     }
-    let sql = upsert_sql(&target.table("webhooks"), 1);
-    let columns = WebhookColumns::of(rows)?;
-    columns.bind(sqlx::query(&sql)).execute(&mut *conn).await?;
-    Ok(())
+
+    fn fold_one(event: RecordedEvent) -> Result<WebhookRow, ProjectionError> {
+        let entry = entry(7, vec![event]);
+        Ok(fold(None, &key_of(&entry)?, &entry)?.expect("created"))
+    }
+
+    #[test]
+    fn the_row_holds_the_spec_exactly_as_the_ledger_wrote_it() {
+        let given = created(
+            json!({
+                "name": "CRM", "description": "Leads", "url": "https://example.com/h",
+                "httpMethod": "PUT", "events": ["lead.*", "deal.won"],
+                "filter": {"==": [{"var": "data.stage"}, "won"]},
+                "headers": {"X-B": "2", "X-A": "1"}, "properties": {"z": 1, "a": {"b": [1]}},
+                "retryAttempts": 5, "retryDelaySeconds": 30, "retryPolicy": "fixed",
+                "timeoutSeconds": 20, "errorsEmail": "ops@example.com"
+            }),
+            "paused",
+        );
+        // As the ledger holds it: the event as hookledger serializes it.
+        let event: WebhookEvent = decode(&given).unwrap();
+        let recorded = RecordedEvent::from_event(&event).unwrap();
+        let written = recorded.data["spec"].clone();
+        let row = fold_one(recorded).unwrap();
+        assert_eq!(
+            (
+                row.name.as_str(),
+                row.description.as_deref(),
+                row.url.as_str()
+            ),
+            ("CRM", Some("Leads"), "https://example.com/h")
+        );
+        assert_eq!(
+            (row.http_method.as_str(), row.status.as_str()),
+            ("PUT", "paused")
+        );
+        assert_eq!(row.events, ["lead.*", "deal.won"]);
+        assert_eq!(
+            (
+                row.retry_attempts,
+                row.retry_delay_seconds,
+                row.retry_policy.as_str()
+            ),
+            (5, 30, "fixed")
+        );
+        assert_eq!(row.timeout_seconds, 20);
+        assert_eq!(row.errors_email.as_deref(), Some("ops@example.com"));
+        // The JSON columns, byte for byte, as the ledger's JSON has them (key order included).
+        assert_eq!(row.headers.to_string(), written["headers"].to_string());
+        assert_eq!(
+            row.properties.to_string(),
+            written["properties"].to_string()
+        );
+        assert_eq!(
+            row.filter.unwrap().to_string(),
+            written["filter"].to_string()
+        );
+        assert_eq!((row.version, row.created_by.as_str()), (7, "key_1"));
+    }
+
+    #[test]
+    fn a_spec_without_its_optional_fields_reads_with_their_defaults() {
+        let row = fold_one(created(
+            json!({
+                "name": "CRM", "url": "https://example.com/h", "events": ["*"],
+                "retryAttempts": 3, "retryDelaySeconds": 60, "retryPolicy": "exponential",
+                "timeoutSeconds": 15
+            }),
+            "active",
+        ))
+        .unwrap();
+        assert_eq!((row.description, row.errors_email), (None, None));
+        assert_eq!((row.http_method.as_str(), row.filter), ("POST", None));
+        assert_eq!((row.headers, row.properties), (json!({}), json!({})));
+        // `WebhookSpec` defaults `timeoutSeconds` to 15; the projection's former hand copy of
+        // the spec required it, so such an event used to stop the fold as corrupt.
+        let mut spec = json!({
+            "name": "CRM", "url": "https://example.com/h", "events": ["*"],
+            "retryAttempts": 3, "retryDelaySeconds": 60, "retryPolicy": "exponential"
+        });
+        assert_eq!(
+            fold_one(created(spec.clone(), "active"))
+                .unwrap()
+                .timeout_seconds,
+            15
+        );
+        spec["retryAttempts"] = Value::Null;
+        assert!(matches!(
+            fold_one(created(spec, "active")),
+            Err(ProjectionError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn status_follows_the_status_events_and_a_deletion_removes_the_row() {
+        let spec = json!({
+            "name": "CRM", "url": "https://example.com/h", "events": ["*"],
+            "retryAttempts": 3, "retryDelaySeconds": 60, "retryPolicy": "exponential",
+            "timeoutSeconds": 15
+        });
+        let event = |event: WebhookEvent| RecordedEvent::from_event(&event).unwrap();
+        let pause = event(WebhookEvent::Paused { reason: None });
+        let disable = event(WebhookEvent::Disabled {
+            reason: "410 Gone".into(),
+        });
+        let resume = event(WebhookEvent::Resumed {
+            from: WebhookStatus::Disabled,
+        });
+        let e = entry(1, vec![created(spec, "active"), pause.clone()]);
+        let key = key_of(&e).unwrap();
+        let row = fold(None, &key, &e).unwrap();
+        assert_eq!(row.as_ref().unwrap().status, "paused");
+        let row = fold(row, &key, &entry(2, vec![disable])).unwrap();
+        assert_eq!(row.as_ref().unwrap().status, "disabled");
+        let row = fold(row, &key, &entry(3, vec![resume])).unwrap();
+        assert_eq!(row.as_ref().unwrap().status, "active");
+        let deleted = entry(4, vec![event(WebhookEvent::Deleted {}), pause]);
+        assert_eq!(fold(row, &key, &deleted).unwrap(), None);
+    }
 }

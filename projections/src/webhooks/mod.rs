@@ -4,6 +4,7 @@
 //! # Layout
 //! - this file: [`WebhookRow`], [`ListFilter`], [`list`], [`get`].
 //! - `fold`: applies a batch of `webhook.*` ledger messages (in memory, then bulk writes).
+//! - `sql`: the fold's statements: loading the rows a batch touches, bulk writes, upserts.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use crate::ProjectionError;
 use crate::page::{Page, Paging};
 
 pub(crate) mod fold;
+pub(crate) mod sql;
 
 /// The columns of `webhooks`, in table order.
 pub(crate) const COLUMNS: &str = "tenant, id, name, description, url, http_method, events, filter, headers, properties, \

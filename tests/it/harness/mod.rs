@@ -16,10 +16,11 @@ pub mod smtp;
 
 use std::sync::{Arc, Once};
 
+use hookledger_api::bench::scratch;
 use hookledger_domain::ledger::{self, Names, Nats, StreamSettings};
 use hookledger_domain::secrets::Keyring;
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
 
 pub use app::TestApp;
 #[allow(unused_imports)]
@@ -55,9 +56,7 @@ pub fn init_logging() {
 
 /// A run id: unique per test, a valid NATS token and database name.
 pub fn unique_id() -> String {
-    // 48 bits of time and 48 random bits: short enough for a NATS prefix (≤ 32).
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    format!("t{}{}", &id[..12], &id[20..])
+    scratch::unique_id("t")
 }
 
 /// One test's share of the services.
@@ -126,45 +125,25 @@ impl Drop for TestEnv {
     }
 }
 
-fn database_url_for(admin: &str, db: &str) -> String {
-    let mut url = url::Url::parse(admin).expect("HOOKLEDGER_TEST_DATABASE_URL is a URL");
-    url.set_path(&format!("/{db}"));
-    url.to_string()
-}
-
 async fn create_database(id: &str) -> String {
     let admin = admin_database_url();
-    let mut conn = PgConnection::connect(&admin)
+    scratch::create_database(&admin, id)
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL must run at {admin} (scripts/test starts it): {e}"));
-    sqlx::query(&format!("CREATE DATABASE \"{id}\""))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    database_url_for(&admin, id)
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL must run at {admin} (scripts/test starts it): {e:#}")
+        })
 }
 
 async fn drop_database(id: &str) {
-    if let Ok(mut conn) = PgConnection::connect(&admin_database_url()).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{id}\" WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
-    }
+    let _ = scratch::drop_database(&admin_database_url(), id).await;
 }
 
 async fn delete_streams(id: &str) {
-    let Ok(client) = async_nats::connect(nats_url()).await else {
+    let Ok(names) = Names::new(id, &format!("{id}-events")) else {
         return;
     };
-    let js = async_nats::jetstream::new(client);
-    let names = Names::new(id, &format!("{id}-events")).expect("valid names");
-    for stream in [
-        names.ledger_stream(),
-        names.events_stream(),
-        names.dispatch_stream(),
-        names.deliveries_stream(),
-        names.event_ids_stream(),
-    ] {
-        let _ = js.delete_stream(stream).await;
+    let timeout = std::time::Duration::from_secs(5);
+    if let Ok(nats) = ledger::connect(&nats_url(), names, timeout).await {
+        let _ = nats.delete_streams().await;
     }
 }

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use hookledger_domain::ids::{DeliveryId, TenantId};
+use hookledger_domain::ids::{TenantId, WebhookId};
 use hookledger_projections::deliveries::{AttemptRow, DeliveryFilter, DeliveryRow};
 use hookledger_projections::stats::Stats;
 use serde::{Deserialize, Serialize};
@@ -14,10 +14,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::paging::{Paged, Paging};
-use super::support::{webhook_id, webhook_known};
+use super::support::webhook_known;
 use crate::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiPath, ApiQuery, TenantAuth};
+use crate::http::extract::{ApiQuery, DeliveryPath, TenantAuth, WebhookPath};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -210,8 +210,7 @@ async fn tenant_stats(
 }
 
 /// The webhook id of a path, if the tenant has or had that webhook; 404 otherwise.
-async fn known(state: &AppState, tenant: &TenantId, raw: &str) -> Result<String, ApiError> {
-    let id = webhook_id(raw)?;
+async fn known(state: &AppState, tenant: &TenantId, id: WebhookId) -> Result<String, ApiError> {
     if !webhook_known(state, tenant, &id).await? {
         return Err(ApiError::NotFound("webhook"));
     }
@@ -228,9 +227,9 @@ async fn known(state: &AppState, tenant: &TenantId, raw: &str) -> Result<String,
 async fn webhook_stats(
     auth: TenantAuth,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
 ) -> Result<Json<StatsOut>, ApiError> {
-    let id = known(&state, &auth.tenant, &id).await?;
+    let id = known(&state, &auth.tenant, id).await?;
     let stats =
         hookledger_projections::stats::for_webhook(&state.pool, auth.tenant.as_str(), &id).await?;
     Ok(Json(stats.into()))
@@ -277,7 +276,7 @@ pub(super) fn rfc3339(field: &str, raw: Option<&str>) -> Result<Option<DateTime<
 async fn list(
     auth: TenantAuth,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
     ApiQuery(query): ApiQuery<DeliveryQuery>,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<Paged<DeliveryOut>>, ApiError> {
@@ -302,7 +301,7 @@ async fn list(
         page,
         limit,
     };
-    let id = known(&state, &auth.tenant, &id).await?;
+    let id = known(&state, &auth.tenant, id).await?;
     let rows =
         hookledger_projections::deliveries::list(&state.pool, auth.tenant.as_str(), &id, &filter)
             .await?;
@@ -321,11 +320,9 @@ async fn list(
 async fn detail(
     auth: TenantAuth,
     State(state): State<AppState>,
-    ApiPath((id, delivery_id)): ApiPath<(String, String)>,
+    WebhookPath(id): WebhookPath,
+    DeliveryPath(delivery_id): DeliveryPath,
 ) -> Result<Json<DeliveryDetailOut>, ApiError> {
-    let id = webhook_id(&id)?;
-    let delivery_id =
-        DeliveryId::parse(&delivery_id).map_err(|_| ApiError::NotFound("delivery"))?;
     let found = hookledger_projections::deliveries::get(
         &state.pool,
         auth.tenant.as_str(),

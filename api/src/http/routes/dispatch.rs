@@ -13,10 +13,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::deliveries::rfc3339;
-use super::support::{webhook_id, webhook_known};
+use super::support::webhook_known;
 use crate::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiPath, ApiQuery, TenantAuth};
+use crate::http::extract::{ApiQuery, DeliveryPath, TenantAuth, WebhookPath};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -94,9 +94,8 @@ impl From<Redelivery> for RedeliverOut {
 async fn test(
     auth: TenantAuth,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
 ) -> Result<Json<TestOut>, ApiError> {
-    let id = webhook_id(&id)?;
     let result = state.dispatcher.test_delivery(&auth.tenant, &id).await?;
     Ok(Json(result.into()))
 }
@@ -117,10 +116,9 @@ async fn test(
 async fn redeliver(
     auth: TenantAuth,
     State(state): State<AppState>,
-    ApiPath((id, delivery_id)): ApiPath<(String, String)>,
+    WebhookPath(webhook): WebhookPath,
+    DeliveryPath(delivery): DeliveryPath,
 ) -> Result<(StatusCode, Json<RedeliverOut>), ApiError> {
-    let webhook = webhook_id(&id)?;
-    let delivery = DeliveryId::parse(&delivery_id).map_err(|_| ApiError::NotFound("delivery"))?;
     let queued = state
         .dispatcher
         .redeliver(&auth.tenant, &webhook, &delivery)
@@ -141,12 +139,11 @@ async fn redeliver(
 async fn recover(
     auth: TenantAuth,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(webhook): WebhookPath,
     ApiQuery(query): ApiQuery<RecoverQuery>,
 ) -> Result<(StatusCode, Json<RecoverOut>), ApiError> {
     let since = rfc3339("since", query.since.as_deref())?
         .ok_or_else(|| ApiError::field("since", "is required"))?;
-    let webhook = webhook_id(&id)?;
     if !webhook_known(&state, &auth.tenant, &webhook).await? {
         return Err(ApiError::NotFound("webhook"));
     }

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hookledger_domain::ids::{TenantId, WebhookId};
+use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::CommandMeta;
 use hookledger_domain::webhook::EventCatalogSnapshot;
 use hookledger_domain::webhook::{WebhookCommand, WebhookStatus};
@@ -16,17 +16,6 @@ use crate::AppState;
 use crate::http::error::{ApiError, FieldProblem};
 use crate::http::extract::TenantAuth;
 use crate::http::idempotency;
-
-/// A webhook id from a path; a malformed one names no webhook (404).
-pub(crate) fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {
-    WebhookId::parse(raw).map_err(|_| ApiError::NotFound("webhook"))
-}
-
-/// The ledger aggregate id of a webhook: `<tenant>.<wh_…>`, so another tenant's id names an
-/// aggregate that does not exist.
-pub(crate) fn aggregate_id(tenant: &TenantId, id: &WebhookId) -> String {
-    format!("{tenant}.{id}")
-}
 
 /// `If-Match: "12"` (or `12`, or `W/"12"`) → 12; `*` or absent → no precondition.
 pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
@@ -144,7 +133,7 @@ pub(crate) async fn apply_change(
     spec_command: Option<WebhookCommand>,
     status: Option<WebhookStatus>,
 ) -> Result<u64, ApiError> {
-    let aggregate = aggregate_id(&auth.tenant, id);
+    let aggregate = WebhookKey::new(&auth.tenant, id).aggregate_id();
     let mut meta = command_meta(auth, headers)?.expecting(if_match(headers)?);
     let (current, mut version) = state.webhooks.load(&aggregate).await?;
     if !current.exists() || current.is_deleted() {

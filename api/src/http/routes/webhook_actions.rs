@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use hookledger_domain::ids::{TenantId, WebhookId};
+use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
 use hookledger_domain::secrets::SigningSecret;
 use hookledger_domain::webhook::{Webhook, WebhookCommand, secret_aad};
 use hookledger_projections::history::HistoryRow;
@@ -17,13 +17,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::paging::{Paged, Paging};
-use super::support::{
-    aggregate_id, caught_up, command_meta, if_match, read_back, webhook_id, with_etag,
-};
+use super::support::{caught_up, command_meta, if_match, read_back, with_etag};
 use super::webhook_dto::WebhookOut;
 use crate::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiPath, ApiQuery, TenantAuth};
+use crate::http::extract::{ApiQuery, TenantAuth, WebhookPath};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,14 +36,17 @@ async fn set_status(
     state: AppState,
     auth: TenantAuth,
     headers: HeaderMap,
-    id: String,
+    id: WebhookId,
     command: WebhookCommand,
 ) -> Result<Response, ApiError> {
-    let id = webhook_id(&id)?;
     let meta = command_meta(&auth, &headers)?.expecting(if_match(&headers)?);
     let committed = state
         .webhooks
-        .execute(&aggregate_id(&auth.tenant, &id), command, &meta)
+        .execute(
+            &WebhookKey::new(&auth.tenant, &id).aggregate_id(),
+            command,
+            &meta,
+        )
         .await?;
     let out = read_back(&state, &auth.tenant, &id, committed.version).await?;
     Ok(with_etag(StatusCode::OK, out))
@@ -65,7 +66,7 @@ async fn pause(
     auth: TenantAuth,
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
 ) -> Result<Response, ApiError> {
     let command = WebhookCommand::PauseWebhook { reason: None };
     set_status(state, auth, headers, id, command).await
@@ -85,7 +86,7 @@ async fn resume(
     auth: TenantAuth,
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
 ) -> Result<Response, ApiError> {
     set_status(state, auth, headers, id, WebhookCommand::ResumeWebhook).await
 }
@@ -136,12 +137,11 @@ fn open_secret(
 async fn secret(
     auth: TenantAuth,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
 ) -> Result<Json<SecretOut>, ApiError> {
-    let id = webhook_id(&id)?;
     let (webhook, _) = state
         .webhooks
-        .load(&aggregate_id(&auth.tenant, &id))
+        .load(&WebhookKey::new(&auth.tenant, &id).aggregate_id())
         .await?;
     if !webhook.exists() || webhook.is_deleted() {
         return Err(ApiError::NotFound("webhook"));
@@ -162,9 +162,8 @@ async fn regenerate_secret(
     auth: TenantAuth,
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
 ) -> Result<Json<SecretOut>, ApiError> {
-    let id = webhook_id(&id)?;
     let grace = chrono::Duration::from_std(state.config.rotation_grace())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let command = WebhookCommand::RotateSecret {
@@ -175,7 +174,11 @@ async fn regenerate_secret(
     let meta = command_meta(&auth, &headers)?.expecting(if_match(&headers)?);
     let committed = state
         .webhooks
-        .execute(&aggregate_id(&auth.tenant, &id), command, &meta)
+        .execute(
+            &WebhookKey::new(&auth.tenant, &id).aggregate_id(),
+            command,
+            &meta,
+        )
         .await?;
     caught_up(&state, committed.version).await?;
     Ok(Json(open_secret(
@@ -233,10 +236,9 @@ impl From<HistoryRow> for HistoryItem {
 async fn history(
     auth: TenantAuth,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<Paged<HistoryItem>>, ApiError> {
-    let id = webhook_id(&id)?;
     let (page, limit) = paging.resolve()?;
     let rows = hookledger_projections::history::list(
         &state.pool,

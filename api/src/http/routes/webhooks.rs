@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use hookledger_domain::ids::WebhookId;
+use hookledger_domain::ids::{WebhookId, WebhookKey};
 use hookledger_domain::secrets::SigningSecret;
 use hookledger_domain::webhook::values::{WebhookPatch, WebhookSpec};
 use hookledger_domain::webhook::{WebhookCommand, WebhookStatus};
@@ -26,13 +26,12 @@ use utoipa_axum::routes;
 
 use super::paging::{Paged, Paging};
 use super::support::{
-    aggregate_id, apply_change, catalog, caught_up, command_meta, if_match, read_back, webhook_id,
-    with_etag,
+    apply_change, catalog, caught_up, command_meta, if_match, read_back, with_etag,
 };
 use super::webhook_dto::{WebhookIn, WebhookOut, WebhookPatchIn, requested_status};
 use crate::AppState;
 use crate::http::error::{ApiError, FieldProblem};
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, TenantAuth};
+use crate::http::extract::{ApiJson, ApiQuery, TenantAuth, WebhookPath};
 use crate::http::readcache::ReadCache;
 use crate::http::runtime::HttpRuntime;
 
@@ -86,7 +85,11 @@ async fn create(
     let meta = command_meta(&auth, &headers)?;
     let committed = state
         .webhooks
-        .execute(&aggregate_id(&auth.tenant, &id), command, &meta)
+        .execute(
+            &WebhookKey::new(&auth.tenant, &id).aggregate_id(),
+            command,
+            &meta,
+        )
         .await?;
     if committed.duplicate {
         return Err(ApiError::Conflict(
@@ -194,10 +197,9 @@ struct GetQuery {
 async fn get_one(
     auth: TenantAuth,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
     ApiQuery(query): ApiQuery<GetQuery>,
 ) -> Result<Response, ApiError> {
-    let id = webhook_id(&id)?;
     let (pool, tenant) = (&state.pool, auth.tenant.as_str());
     let row = match query.as_of.as_deref() {
         None => hookledger_projections::webhooks::get(pool, tenant, id.as_str()).await?,
@@ -244,10 +246,9 @@ async fn patch(
     auth: TenantAuth,
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
     ApiJson(mut body): ApiJson<WebhookPatchIn>,
 ) -> Result<Response, ApiError> {
-    let id = webhook_id(&id)?;
     let patch =
         WebhookPatch::from_input(body.patch(), &state.limits, state.allow_private_targets())
             .map_err(|e| ApiError::unprocessable(&e))?;
@@ -278,10 +279,9 @@ async fn replace(
     auth: TenantAuth,
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
     ApiJson(mut body): ApiJson<WebhookIn>,
 ) -> Result<Response, ApiError> {
-    let id = webhook_id(&id)?;
     if body.secret.is_some() {
         return Err(ApiError::field(
             "secret",
@@ -310,14 +310,13 @@ async fn remove(
     auth: TenantAuth,
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    WebhookPath(id): WebhookPath,
 ) -> Result<StatusCode, ApiError> {
-    let id = webhook_id(&id)?;
     let meta = command_meta(&auth, &headers)?.expecting(if_match(&headers)?);
     let committed = state
         .webhooks
         .execute(
-            &aggregate_id(&auth.tenant, &id),
+            &WebhookKey::new(&auth.tenant, &id).aggregate_id(),
             WebhookCommand::DeleteWebhook,
             &meta,
         )

@@ -1,0 +1,44 @@
+//! A throw-away share of the services, for the benchmarks and the integration-test harness
+//! (`tests/it/harness`): a unique id that names a NATS prefix (its streams deleted
+//! afterwards with `Nats::delete_streams`) and a PostgreSQL database created beside the one
+//! an admin URL names (dropped afterwards).
+
+use anyhow::Context as _;
+use sqlx::{Connection as _, PgConnection};
+
+/// `<tag>` followed by 48 bits of time and 48 random bits in hex: unique per run, a valid NATS
+/// token and database name, at most 32 characters for a tag of up to 8.
+pub fn unique_id(tag: &str) -> String {
+    let hex = uuid::Uuid::now_v7().simple().to_string();
+    format!("{tag}{}{}", &hex[..12], &hex[20..])
+}
+
+/// The URL of database `name` on the server `admin` points at.
+pub fn database_url(admin: &str, name: &str) -> anyhow::Result<String> {
+    let mut url = url::Url::parse(admin).context("the PostgreSQL URL is not a URL")?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
+/// Creates database `name` through `admin`; answers its URL.
+pub async fn create_database(admin: &str, name: &str) -> anyhow::Result<String> {
+    let mut conn = PgConnection::connect(admin)
+        .await
+        .with_context(|| format!("connecting to PostgreSQL at {admin} to create a database"))?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("CREATE DATABASE {name}"))?;
+    conn.close().await.ok();
+    database_url(admin, name)
+}
+
+/// Drops database `name` (ending its sessions); nothing when it does not exist.
+pub async fn drop_database(admin: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(admin).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await.ok();
+    Ok(())
+}
