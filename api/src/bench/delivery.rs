@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, StatusCode};
 use hookledger_dispatcher::Dispatcher;
 use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::reader::StreamKind;
-use hookledger_domain::ledger::{self, CommandMeta, Ledger, Names, Nats, Outgoing, StreamSettings};
+use hookledger_domain::ledger::{CommandMeta, Ledger, Nats, Outgoing};
 use hookledger_domain::secrets::{Keyring, SigningSecret};
 use hookledger_domain::webhook::values::{EventPattern, TargetUrl, WebhookName, WebhookSpec};
 use hookledger_domain::webhook::{
@@ -288,15 +288,7 @@ impl Bench {
 
 /// Runs the delivery benchmark.
 pub async fn delivery(config: &Config, settings: &Settings) -> anyhow::Result<()> {
-    let prefix = super::scratch::unique_id("bench-");
-    let names = Names::new(&prefix, &format!("{prefix}-events"))?;
-    let wait = Duration::from_secs(config.nats.connect_timeout_seconds);
-    let nats = ledger::connect(&config.nats.url, names, wait).await?;
-    let streams = StreamSettings {
-        replicas: config.nats.replicas,
-        ..Default::default()
-    };
-    ledger::ensure_streams(&nats, &streams).await?;
+    let (nats, prefix) = super::scratch::streams(config, "bench-").await?;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "nats-server {} at {}, prefix {prefix}, {cores} cores, dispatcher concurrency {} \

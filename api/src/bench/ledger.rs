@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
-use hookledger_domain::ledger::{self, CommandMeta, Ledger, Names, StreamSettings};
+use hookledger_domain::ledger::{self, CommandMeta, Ledger};
 use hookledger_domain::secrets::{Keyring, SigningSecret};
 use hookledger_domain::webhook::values::{
     EventPattern, TargetUrl, WebhookName, WebhookPatch, WebhookSpec,
@@ -73,22 +73,7 @@ fn rename(i: usize) -> WebhookCommand {
 
 /// Runs the ledger benchmark.
 pub async fn ledger(config: &Config, commands: usize, concurrency: usize) -> anyhow::Result<()> {
-    let prefix = super::scratch::unique_id("bench-");
-    let names = Names::new(&prefix, &format!("{prefix}-events"))?;
-    let nats = ledger::connect(
-        &config.nats.url,
-        names,
-        Duration::from_secs(config.nats.connect_timeout_seconds),
-    )
-    .await?;
-    ledger::ensure_streams(
-        &nats,
-        &StreamSettings {
-            replicas: config.nats.replicas,
-            ..Default::default()
-        },
-    )
-    .await?;
+    let (nats, prefix) = super::scratch::streams(config, "bench-").await?;
     println!(
         "nats-server {} at {}, prefix {prefix}, {commands} commands, {concurrency} writers",
         nats.server_version(),

@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use hookledger_domain::catalog::{CatalogCommand, EventCatalog};
 use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::reader::StreamKind;
-use hookledger_domain::ledger::{self, CommandMeta, Ledger, Names, Nats, StreamSettings};
+use hookledger_domain::ledger::{CommandMeta, Ledger, Nats};
 use hookledger_domain::secrets::{SigningSecret, generate_api_key};
 use hookledger_domain::tenant::{ApiKeyGrant, Tenant, TenantCommand};
 use hookledger_domain::webhook::values::{
@@ -57,22 +57,7 @@ pub struct Settings {
 
 /// Runs the projections benchmark (see the module docs).
 pub async fn projections(config: &Config, settings: &Settings) -> anyhow::Result<()> {
-    let prefix = super::scratch::unique_id("benchp-");
-    let names = Names::new(&prefix, &format!("{prefix}-events"))?;
-    let nats = ledger::connect(
-        &config.nats.url,
-        names,
-        Duration::from_secs(config.nats.connect_timeout_seconds),
-    )
-    .await?;
-    ledger::ensure_streams(
-        &nats,
-        &StreamSettings {
-            replicas: config.nats.replicas,
-            ..Default::default()
-        },
-    )
-    .await?;
+    let (nats, prefix) = super::scratch::streams(config, "benchp-").await?;
     let database = prefix.replace('-', "_");
     let admin = config.postgres.url.clone();
     let created = super::scratch::create_database(&admin, &database).await;

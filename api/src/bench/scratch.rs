@@ -3,14 +3,34 @@
 //! afterwards with `Nats::delete_streams`) and a PostgreSQL database created beside the one
 //! an admin URL names (dropped afterwards).
 
+use std::time::Duration;
+
 use anyhow::Context as _;
+use hookledger_domain::ledger::{self, Names, Nats, StreamSettings};
 use sqlx::{Connection as _, PgConnection};
+
+use crate::Config;
 
 /// `<tag>` followed by 48 bits of time and 48 random bits in hex: unique per run, a valid NATS
 /// token and database name, at most 32 characters for a tag of up to 8.
 pub fn unique_id(tag: &str) -> String {
     let hex = uuid::Uuid::now_v7().simple().to_string();
     format!("{tag}{}{}", &hex[..12], &hex[20..])
+}
+
+/// A fresh prefix `<tag>…` on the configured NATS with its streams created (delete them with
+/// [`Nats::delete_streams`] afterwards); answers the connection and the prefix.
+pub async fn streams(config: &Config, tag: &str) -> anyhow::Result<(Nats, String)> {
+    let prefix = unique_id(tag);
+    let names = Names::new(&prefix, &format!("{prefix}-events"))?;
+    let wait = Duration::from_secs(config.nats.connect_timeout_seconds);
+    let nats = ledger::connect(&config.nats.url, names, wait).await?;
+    let settings = StreamSettings {
+        replicas: config.nats.replicas,
+        ..Default::default()
+    };
+    ledger::ensure_streams(&nats, &settings).await?;
+    Ok((nats, prefix))
 }
 
 /// The URL of database `name` on the server `admin` points at.
