@@ -16,7 +16,6 @@ use hookledger_domain::catalog::CatalogCommand;
 use hookledger_domain::dialect::{Dialect, IdForm};
 use hookledger_domain::ids::{TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::CommandError;
-use hookledger_domain::ledger::CommandMeta;
 use hookledger_domain::secrets::SigningSecret;
 use hookledger_domain::webhook::values::{
     WebhookPatch, WebhookPatchInput, WebhookSpec, WebhookSpecInput,
@@ -244,10 +243,7 @@ impl Vendor {
         if missing.is_empty() {
             return Ok(());
         }
-        let mut meta = CommandMeta::new(auth.actor());
-        if let Some(key) = idempotency::parse_key(headers)? {
-            meta = meta.with_command_id(format!("{}:{key}:catalog", auth.tenant));
-        }
+        let meta = command_meta(auth, &follow_up(headers, "catalog"))?;
         let command = CatalogCommand::EnsureEventTypes { names: missing };
         state
             .catalogs

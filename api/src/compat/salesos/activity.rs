@@ -12,10 +12,11 @@ use hookledger_projections::stats::{Percentiles, Stats};
 use hookledger_projections::webhooks::{ListFilter, WebhookRow};
 use serde::{Deserialize, Serialize};
 
-use super::{EVENTS, PageOut, SALESOS, WebhookOut, existing, paging};
+use super::{EVENTS, SALESOS, WebhookOut, existing, paging};
 use crate::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiPath, ApiQuery, TenantAuth};
+use crate::http::routes::Paged;
 use crate::http::routes::support::read_row;
 
 /// One event a webhook may subscribe to.
@@ -273,7 +274,7 @@ pub(super) async fn deliveries(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<DeliveriesQuery>,
-) -> Result<Json<PageOut<DeliveryOut>>, ApiError> {
+) -> Result<Json<Paged<DeliveryOut>>, ApiError> {
     let (page, limit) = paging(query.page, query.limit)?;
     if query.event.as_ref().is_some_and(|e| e.len() > 255) {
         return Err(ApiError::field("event", "must be at most 255 characters"));
@@ -293,5 +294,5 @@ pub(super) async fn deliveries(
         &filter,
     )
     .await?;
-    Ok(Json(PageOut::from_page(rows, DeliveryOut::from)))
+    Ok(Json(Paged::from_page(rows, DeliveryOut::from)))
 }

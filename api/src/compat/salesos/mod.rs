@@ -76,7 +76,6 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use hookledger_domain::dialect::Dialect;
 use hookledger_domain::ids::{TenantId, WebhookId};
-use hookledger_projections::Page;
 use hookledger_projections::webhooks::WebhookRow;
 use serde::Serialize;
 use serde_json::Value;
@@ -191,30 +190,6 @@ impl From<WebhookRow> for WebhookOut {
             updated_at: r.updated_at,
             secret: None,
             previous_secret_expires_at: None,
-        }
-    }
-}
-
-/// One page of a list, as the native API answers it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PageOut<T> {
-    data: Vec<T>,
-    page: u32,
-    limit: u32,
-    total: i64,
-    has_more: bool,
-}
-
-impl<T> PageOut<T> {
-    fn from_page<U>(page: Page<U>, f: impl FnMut(U) -> T) -> Self {
-        let page = page.map(f);
-        Self {
-            data: page.data,
-            page: page.page,
-            limit: page.limit,
-            total: page.total,
-            has_more: page.has_more,
         }
     }
 }

@@ -12,10 +12,11 @@ use hookledger_domain::webhook::{WebhookCommand, WebhookStatus};
 use hookledger_projections::webhooks::ListFilter;
 use serde::{Deserialize, Deserializer};
 
-use super::{PageOut, SALESOS, WebhookOut, existing, paging, unknown_events, with_problems};
+use super::{SALESOS, WebhookOut, existing, paging, unknown_events, with_problems};
 use crate::AppState;
 use crate::http::error::{ApiError, FieldProblem};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, TenantAuth};
+use crate::http::routes::Paged;
 use crate::http::routes::support::caught_up;
 use crate::http::runtime::HttpRuntime;
 
@@ -44,7 +45,7 @@ pub(super) async fn list(
     };
     (SALESOS)
         .list_json(&state, &runtime, &auth.tenant, filter, |rows| {
-            PageOut::from_page(rows, WebhookOut::from)
+            Paged::from_page(rows, WebhookOut::from)
         })
         .await
 }

@@ -43,7 +43,7 @@ impl Paging {
 /// One page of a list.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Paged<T: ToSchema> {
+pub struct Paged<T> {
     /// The items of this page.
     pub data: Vec<T>,
     /// This page's number, from 1.
@@ -59,7 +59,7 @@ pub struct Paged<T: ToSchema> {
     pub has_more: bool,
 }
 
-impl<T: ToSchema> Paged<T> {
+impl<T> Paged<T> {
     /// Converts a page of rows into a page of API items.
     pub fn from_page<U>(page: Page<U>, f: impl FnMut(U) -> T) -> Self {
         let page = page.map(f);
