@@ -11,6 +11,8 @@
 #                                            and NATS_SERVER_BIN
 #   ensure_postgres                          a PostgreSQL that answers; exports DATABASE_URL
 #                                            (maintenance database, role with CREATEDB)
+#   ensure_chromium                          Debian's chromium + chromium-driver (console browser
+#                                            tests); exports HOOKLEDGER_TEST_REQUIRE_BROWSER=1
 #
 # Each ensure_* is idempotent: it reuses what already runs and installs only what is missing.
 # Services started here outlive the calling script (nats-server is detached with setsid/nohup).
@@ -381,4 +383,20 @@ ensure_postgres() {
     ((SECONDS < deadline)) || die "PostgreSQL at $(redact_url "$url") does not answer: ${err//$'\n'/ }"
   done
   _pg_export "$url"
+}
+
+# ensure_chromium: Debian's chromium and chromium-driver (plus fonts-liberation, so
+# screenshots have text), for the console's browser tests; then exports
+# HOOKLEDGER_TEST_REQUIRE_BROWSER=1 so those tests fail rather than skip when the browser is
+# missing.
+ensure_chromium() {
+  if have chromium && have chromedriver; then
+    info "chromium: $(chromium --version 2>/dev/null | head -n 1)"
+  else
+    apt_install chromium chromium-driver fonts-liberation
+    if ! have chromium || ! have chromedriver; then
+      die "chromium/chromedriver still missing after apt-get install"
+    fi
+  fi
+  export HOOKLEDGER_TEST_REQUIRE_BROWSER=1
 }

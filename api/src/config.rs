@@ -15,6 +15,9 @@ use serde::Deserialize;
 /// The embedded defaults.
 pub const DEFAULTS: &str = include_str!("../config.default.toml");
 
+/// The most events one `POST /v1/events` may carry (an array); the publish burst must hold it.
+pub const MAX_EVENTS_PER_REQUEST: u32 = 500;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -37,6 +40,8 @@ pub struct HttpConfig {
     pub read_your_writes_timeout_ms: u64,
     pub rate_limit_per_second: f64,
     pub rate_limit_burst: u32,
+    pub publish_rate_limit_per_second: f64,
+    pub publish_rate_limit_burst: u32,
     pub api_key_cache_ttl_ms: u64,
     pub idempotency_retention_hours: u64,
 }
@@ -50,6 +55,8 @@ pub struct NatsConfig {
     pub connect_timeout_seconds: u64,
     pub replicas: usize,
     pub events_max_age_days: u64,
+    pub deliveries_max_age_days: u64,
+    pub archive_streams: bool,
     pub events_duplicate_window_seconds: u64,
     pub ledger_duplicate_window_seconds: u64,
 }
@@ -301,8 +308,12 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let fail = |key: &str, rule: &str| Err(ConfigError::Invalid(format!("{key}: {rule}")));
-        if !(self.nats.url.starts_with("nats://") || self.nats.url.starts_with("tls://")) {
-            return fail("nats.url", "must be a nats:// or tls:// URL");
+        let is_nats_url = |u: &str| u.starts_with("nats://") || u.starts_with("tls://");
+        if !self.nats.url.split(',').map(str::trim).all(is_nats_url) {
+            return fail(
+                "nats.url",
+                "must be a nats:// or tls:// URL, or a comma-separated list of them",
+            );
         }
         if let Err(e) =
             hookledger_domain::ledger::Names::new(&self.nats.prefix, &self.nats.events_subject)
@@ -343,6 +354,22 @@ impl Config {
             return fail(
                 "http.rate_limit_burst",
                 "must be at least 1 when rate limiting is on",
+            );
+        }
+        if !(self.http.publish_rate_limit_per_second >= 0.0
+            && self.http.publish_rate_limit_per_second.is_finite())
+        {
+            return fail(
+                "http.publish_rate_limit_per_second",
+                "must be 0 (off) or a positive number",
+            );
+        }
+        if self.http.publish_rate_limit_per_second > 0.0
+            && self.http.publish_rate_limit_burst < MAX_EVENTS_PER_REQUEST
+        {
+            return fail(
+                "http.publish_rate_limit_burst",
+                "must be at least 500 (the largest batch of POST /v1/events) when rate limiting is on",
             );
         }
         if self.http.idempotency_retention_hours == 0 {

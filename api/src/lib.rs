@@ -8,13 +8,14 @@
 //! - [`compat`]: the five vendor dialects under `/compat/<vendor>`, one module each, thin
 //!   adapters onto the native commands and views (`compat::support`).
 //! - [`cli`]: the `hookledger` subcommands (serve, migrate, tenant, key, projections, audit
-//!   verify, bench). A new subcommand goes here.
+//!   export/show/diff/verify, bench). A new subcommand goes here.
 //! - [`bench`]: `hookledger bench …`, one module per benchmark.
 //! - [`config`]: configuration (embedded defaults → file → `HOOKLEDGER_*` env), validated.
 //! - [`startup`]: connects to NATS and PostgreSQL (bounded waits), creates streams, migrates,
 //!   and builds [`AppState`]; `StartupError` names the dependency that failed.
 //! - [`state`]: `AppState`, what every handler shares (ledgers, pool, projections handle).
 //! - [`tenancy`]: tenant and API-key operations shared by the CLI and the admin routes.
+//! - [`audit`]: the audit record, shared by `GET /v1/audit/log` and `hookledger audit export`.
 //! - [`telemetry`]: logging setup (tracing, text or JSON).
 //!
 //! Views go to `projections/`, dispatcher steps to `dispatcher/`, rules and aggregates to
@@ -23,6 +24,7 @@
 //! [`Application::build`] binds nothing itself: it takes a listener, so tests run the whole
 //! process in-process on `127.0.0.1:0`, and one `CancellationToken` stops it.
 
+pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod compat;

@@ -87,7 +87,7 @@ pub async fn connect_nats(config: &Config) -> Result<Nats, StartupError> {
         ledger_duplicate_window: Duration::from_secs(config.nats.ledger_duplicate_window_seconds),
         events_max_age: Duration::from_secs(config.nats.events_max_age_days * 24 * 3600),
         events_duplicate_window: Duration::from_secs(config.nats.events_duplicate_window_seconds),
-        deliveries_max_age: Duration::ZERO,
+        deliveries_max_age: Duration::from_secs(config.nats.deliveries_max_age_days * 24 * 3600),
     };
     ledger::ensure_streams(&nats, &settings)
         .await
@@ -142,6 +142,14 @@ pub async fn start(
     } else {
         hookledger_projections::Projections::remote(pool.clone())
     };
+    if roles.projector && config.nats.archive_streams {
+        hookledger_projections::events_archive::spawn(
+            nats.clone(),
+            pool.clone(),
+            shutdown.clone(),
+            tracker,
+        );
+    }
     let limits = Arc::new(config.limits());
     let webhooks = Arc::new(webhooks);
     let dispatcher = hookledger_dispatcher::Dispatcher::new(

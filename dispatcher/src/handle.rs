@@ -96,6 +96,22 @@ pub(crate) struct Inner {
     pub(crate) limits: Limits,
     /// Caps attempts in flight in this process (`concurrency` permits).
     pub(crate) sending: Arc<Semaphore>,
+    /// The webhooks as the ledger has them, for the router and the worker (`registry`).
+    pub(crate) registry: Arc<Registry>,
+    /// The task folding the ledger into `registry`, once started by the router or the worker.
+    follower: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Inner {
+    /// Starts the registry's follower unless it runs (it stops at `shutdown`).
+    pub(crate) fn follow_ledger(&self, shutdown: &CancellationToken) {
+        let mut follower = self.follower.lock().expect("follower lock");
+        if follower.as_ref().is_none_or(|task| task.is_finished()) {
+            let registry = self.registry.clone();
+            let task = registry.follow(self.nats.clone(), shutdown.clone());
+            *follower = Some(tokio::spawn(task));
+        }
+    }
 }
 
 /// Cheap to clone; every clone shares the client, the breaker and the limits.
@@ -115,13 +131,15 @@ impl Dispatcher {
         let client = client::build(settings.allow_private_targets)?;
         let notifier = Notifier::new(&nats, settings.smtp.as_ref()).await?;
         let inner = Inner {
-            breaker: Breaker::new(settings.disable_after_failures),
+            breaker: Breaker::open(&nats, settings.disable_after_failures).await?,
             limits: Limits::new(
                 settings.per_webhook_concurrency,
                 settings.per_host_concurrency,
                 settings.concurrency,
             ),
             sending: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            registry: Arc::new(Registry::new()),
+            follower: std::sync::Mutex::new(None),
             nats,
             webhooks,
             keyring,
@@ -137,20 +155,15 @@ impl Dispatcher {
     /// Routes events until `shutdown` (the webhook registry follows the ledger meanwhile).
     /// Returns only on shutdown or when NATS fails; [`Dispatcher::spawn_router`] restarts it.
     pub async fn run_router(&self, shutdown: CancellationToken) -> Result<(), DispatchError> {
-        let registry = Arc::new(Registry::new());
-        let follower = tokio::spawn(
-            registry
-                .clone()
-                .follow(self.inner.nats.clone(), shutdown.child_token()),
-        );
-        let result = router::run(self.inner.clone(), registry, shutdown.clone()).await;
-        follower.abort();
-        Ok(result?)
+        self.inner.follow_ledger(&shutdown);
+        let registry = self.inner.registry.clone();
+        Ok(router::run(self.inner.clone(), registry, shutdown.clone()).await?)
     }
 
     /// Works off DISPATCH jobs until `shutdown`, then finishes the attempts in flight.
     pub async fn run_worker(&self, shutdown: CancellationToken) -> Result<(), DispatchError> {
         self.check_worker()?;
+        self.inner.follow_ledger(&shutdown);
         Ok(worker::run(self.inner.clone(), shutdown).await?)
     }
 
@@ -196,6 +209,7 @@ impl Dispatcher {
                 data: serde_json::json!({"test": true, "webhookId": webhook_id, "sentAt": now}),
             },
             event_sequence: None,
+            ledger_sequence: None,
             attempt: 1,
             first_attempt: 1,
             trigger: DeliveryTrigger::Test,

@@ -3,7 +3,10 @@
 //!
 //! The job carries the event itself (id, type, timestamp, data), so an attempt needs no read of
 //! EVENTS; retries carry it on. Wire form (JSON, camelCase): `{tenant, webhookId, deliveryId,
-//! event: {id, type, timestamp, data}, eventSequence?, attempt, firstAttempt, trigger}`.
+//! event: {id, type, timestamp, data}, eventSequence?, ledgerSequence?, attempt, firstAttempt,
+//! trigger}`. `ledgerSequence` is the LEDGER sequence the router had applied when it matched
+//! the event: a worker whose webhook cache has applied it knows the webhook at least as the
+//! router saw it, and needs no ledger read (see `crate::registry`).
 //! `attempt` numbers continue across redeliveries (1, 2, 3 … then 4 for a redelivery), and
 //! `firstAttempt` is where the current run began, so the retry budget restarts for a
 //! redelivery or recovery.
@@ -43,6 +46,10 @@ pub struct Job {
     /// Where the event is on EVENTS; `None` for test deliveries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_sequence: Option<u64>,
+    /// The LEDGER sequence the router had applied when it matched the event; `None` for jobs
+    /// not made by the router (their worker reads the webhook from the ledger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_sequence: Option<u64>,
     /// The number of the attempt this job makes (1-based).
     pub attempt: u32,
     /// The first attempt of the current run (the retry budget counts from it).
@@ -163,6 +170,7 @@ mod tests {
                 data: json!({"amount": 3}),
             },
             event_sequence: Some(42),
+            ledger_sequence: None,
             attempt: 4,
             first_attempt: 4,
             trigger: DeliveryTrigger::Redeliver,

@@ -22,7 +22,8 @@
 //! - [`signing`]: pure: Standard Webhooks headers (HMAC-SHA256).
 //! - [`client`]: reqwest client: keep-alive, no redirects, SSRF guard after DNS.
 //! - [`job`]: the DISPATCH job and the delivery body.
-//! - `breaker`: consecutive failures per webhook (the circuit breaker's count).
+//! - `breaker`: consecutive failures per webhook (the circuit breaker's count), shared by every
+//!   replica through a JetStream KV bucket.
 //! - [`notify`]: the disable email (lettre) and its `notification.recorded` fact.
 //! - [`DispatchError`] (`error`).
 //!

@@ -205,7 +205,7 @@ impl Inner {
                 metrics::counter!("hookledger_deliveries_total", "result" => "succeeded")
                     .increment(1);
                 if counts {
-                    self.breaker.succeeded(&job.webhook_id);
+                    self.breaker.succeeded(&job.tenant, &job.webhook_id).await;
                 }
             }
             Verdict::GiveUp { disable } => {
@@ -217,7 +217,9 @@ impl Inner {
                 metrics::counter!("hookledger_deliveries_total", "result" => "failed").increment(1);
                 if counts
                     && record.outcome != AttemptOutcome::Paused
-                    && let Some(trip) = self.breaker.failed(&job.webhook_id, disable)
+                    && let Some(trip) = (self.breaker)
+                        .failed(&job.tenant, &job.webhook_id, &job.delivery_id, disable)
+                        .await
                 {
                     self.trip(&job.tenant, &job.webhook_id, trip).await;
                 }
@@ -297,6 +299,7 @@ impl Inner {
                 data,
             },
             event_sequence: Some(sequence),
+            ledger_sequence: None,
             attempt: last + 1,
             first_attempt: last + 1,
             trigger,

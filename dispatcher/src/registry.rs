@@ -1,5 +1,6 @@
-//! The router's in-memory view of the webhooks: each tenant's webhooks with their status and
-//! compiled route, kept current from the ledger.
+//! The dispatcher's in-memory view of the webhooks: each tenant's webhooks with their status,
+//! compiled route and whole aggregate, kept current from the ledger. The router matches events
+//! against it, and the worker takes each job's webhook from it (no ledger read per attempt).
 //!
 //! [`Registry::follow`] reads the whole `LEDGER` stream in order (an ordered consumer from
 //! sequence 1, then live), folds the `webhook.*` events, and publishes the last sequence it
@@ -8,16 +9,26 @@
 //! its last sequence and waits until the registry has applied it ([`Registry::catch_up`]): a
 //! webhook whose creation (or pause) was acknowledged before an event was published is
 //! already known when that event is matched.
+//!
+//! The worker ([`Registry::webhook_as_of`]): a job names the ledger sequence its router had
+//! applied when it matched the event (`ledgerSequence`). Once this registry has applied that
+//! sequence too, its webhook is at least as new as the router's, so a change acknowledged
+//! before the event was published (a pause, a new URL, a rotated secret) is seen; a change
+//! made after it is seen once the follower applied it (milliseconds), as before it was seen
+//! when the worker read the ledger. A registry behind the job (a worker that just started) or
+//! a job without the sequence (tests, redeliveries) makes the worker read the ledger instead.
+//! One registry per process, shared by the router and the worker ([`crate::Inner`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use cqrs_es::Aggregate;
 use futures::StreamExt;
 use hookledger_domain::ids::{TenantId, WebhookId};
 use hookledger_domain::ledger::reader::StreamKind;
 use hookledger_domain::ledger::{LedgerEntry, LedgerError, Nats};
-use hookledger_domain::webhook::{WebhookEvent, WebhookStatus};
+use hookledger_domain::webhook::{Webhook, WebhookEvent, WebhookStatus};
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +38,8 @@ use crate::matcher::{Matcher, Route};
 struct Entry {
     status: WebhookStatus,
     route: Route,
+    /// The aggregate folded from the same events, for the worker.
+    webhook: Arc<Webhook>,
 }
 
 /// Every webhook of every tenant, as of [`Registry::applied`].
@@ -56,6 +69,27 @@ impl Registry {
     /// The last ledger sequence applied.
     pub(crate) fn applied(&self) -> u64 {
         *self.applied.borrow()
+    }
+
+    /// The webhook as of at least ledger sequence `sequence`: `None` when this registry has
+    /// not applied it yet (read the ledger instead), `Some(None)` when it does not exist.
+    pub(crate) fn webhook_as_of(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        sequence: u64,
+    ) -> Option<Option<Arc<Webhook>>> {
+        // Read the sequence first: what the map holds afterwards is at least as new.
+        if self.applied() < sequence {
+            return None;
+        }
+        let tenants = self.tenants.read().expect("registry lock");
+        Some(
+            tenants
+                .get(tenant)
+                .and_then(|w| w.get(id))
+                .map(|e| e.webhook.clone()),
+        )
     }
 
     /// The active webhooks of `tenant` that an event of `event_type` with `data` goes to.
@@ -102,12 +136,19 @@ impl Registry {
             };
             let webhooks = tenants.entry(tenant.clone()).or_default();
             let status = event.status_after();
+            if let Some(e) = webhooks.get_mut(&id) {
+                Arc::make_mut(&mut e.webhook).apply(event.clone());
+            }
             match event {
                 WebhookEvent::Created(created) => {
                     let route = self.matcher.route(id.clone(), &created.spec);
+                    let status = created.status;
+                    let mut webhook = Webhook::default();
+                    webhook.apply(WebhookEvent::Created(created));
                     let entry = Entry {
-                        status: created.status,
+                        status,
                         route,
+                        webhook: Arc::new(webhook),
                     };
                     webhooks.insert(id.clone(), entry);
                 }

@@ -9,6 +9,13 @@
 //! event whose jobs could not all be stored is NAKed and comes back; the jobs already stored
 //! are not made twice.
 //!
+//! A delivery's id is derived from the event's sequence and the webhook
+//! ([`DeliveryId::for_event`]). Message ids only dedupe while the job is stored (DISPATCH is a
+//! work queue: a finished job is gone, and a nats-server restart forgets it), so an event that
+//! comes back to the router after its jobs were worked off would be delivered twice: for an
+//! event delivered more than once, the router first looks up each delivery's last fact and
+//! makes no job for one that has facts (one direct get per match, only on redelivery).
+//!
 //! Before routing, each event whose publisher gave its id claims `<tenant>:<id>`
 //! ([`hookledger_domain::ledger::Claim`]): an id already claimed by another event within the
 //! events' duplicate window (the same id posted over HTTP and published on NATS) is acked
@@ -92,16 +99,19 @@ enum Fate {
 
 async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>) {
     let caught_up = match inner.nats.head(StreamKind::Ledger).await {
-        Ok(head) => registry.catch_up(head, CATCH_UP).await,
+        Ok(head) => registry.catch_up(head, CATCH_UP).await.map(|()| head),
         Err(e) => Err(e),
     };
-    if let Err(error) = caught_up {
-        tracing::warn!(%error, events = batch.len(), "cannot see the current webhooks; the events come back later");
-        for message in &batch {
-            let _ = message.nak(Some(RETRY_EVENT)).await;
+    let ledger_head = match caught_up {
+        Ok(head) => head,
+        Err(error) => {
+            tracing::warn!(%error, events = batch.len(), "cannot see the current webhooks; the events come back later");
+            for message in &batch {
+                let _ = message.nak(Some(RETRY_EVENT)).await;
+            }
+            return;
         }
-        return;
-    }
+    };
     let mut fates = vec![Fate::Ack; batch.len()];
     let mut events = Vec::with_capacity(batch.len());
     for (i, message) in batch.iter().enumerate() {
@@ -133,14 +143,38 @@ async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>
             timestamp: event.occurred_at,
             data,
         };
+        // Routed before (its ack was lost, or nats-server restarted and forgot the jobs'
+        // message ids): a delivery with facts already is not made again.
+        let again = batch[i].delivered() > 1;
         for webhook_id in matches {
             let msg_id = Job::routed_msg_id(event.sequence, &webhook_id);
+            let delivery_id = DeliveryId::for_event(event.sequence, &webhook_id, event.occurred_at);
+            if again {
+                match inner
+                    .nats
+                    .last_fact(&event.tenant, &webhook_id, &delivery_id)
+                    .await
+                {
+                    Ok(Some(_)) => {
+                        tracing::debug!(%delivery_id, "event routed before; its delivery exists");
+                        metrics::counter!("hookledger_router_jobs_skipped_total").increment(1);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot look up the delivery; the event comes back");
+                        fates[i] = Fate::Nak;
+                        continue;
+                    }
+                }
+            }
             let job = Job {
                 tenant: event.tenant.clone(),
                 webhook_id,
-                delivery_id: DeliveryId::new(),
+                delivery_id,
                 event: body.clone(),
                 event_sequence: Some(event.sequence),
+                ledger_sequence: Some(ledger_head),
                 attempt: 1,
                 first_attempt: 1,
                 trigger: DeliveryTrigger::Event,

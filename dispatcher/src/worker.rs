@@ -181,9 +181,15 @@ async fn process(inner: &Inner, job: &Job, message: &WorkMessage) -> Step {
             Err(error) => return failed(error),
         }
     }
-    let webhook = match inner.load(&job.tenant, &job.webhook_id).await {
-        Ok(webhook) => webhook,
-        Err(error) => return failed(error),
+    // From the registry when it has applied what the router saw, else from the ledger.
+    let cached = (job.ledger_sequence)
+        .and_then(|seq| inner.registry.webhook_as_of(&job.tenant, &job.webhook_id, seq));
+    let webhook = match cached {
+        Some(webhook) => webhook,
+        None => match inner.load(&job.tenant, &job.webhook_id).await {
+            Ok(webhook) => webhook.map(Arc::new),
+            Err(error) => return failed(error),
+        },
     };
     let spec = webhook
         .as_ref()
@@ -212,7 +218,7 @@ async fn process(inner: &Inner, job: &Job, message: &WorkMessage) -> Step {
             (Some(admission), Some(sending))
         }
     };
-    let result = match inner.send(job, webhook.as_ref()).await {
+    let result = match inner.send(job, webhook.as_deref()).await {
         Ok(result) => result,
         Err(error) => {
             tracing::error!(%error, "cannot sign the delivery; the job comes back in a minute");

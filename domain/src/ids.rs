@@ -131,6 +131,34 @@ uuid_id!(
     "API key"
 );
 
+impl DeliveryId {
+    /// The delivery of the event at EVENTS `sequence` to `webhook`: the same id every time the
+    /// router handles that event, so an event routed a second time (its ack lost, or a
+    /// nats-server restart that forgot the jobs' message ids) is recognised by the delivery's
+    /// facts instead of becoming a second delivery. A UUIDv8: 48 bits of `at` in Unix
+    /// milliseconds (so ids still sort by time, as UUIDv7s do), then SHA-256 of the sequence
+    /// and the webhook id.
+    pub fn for_event(
+        sequence: u64,
+        webhook: &WebhookId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(sequence.to_be_bytes())
+            .chain_update(webhook.as_str().as_bytes())
+            .finalize();
+        let millis = u64::try_from(at.timestamp_millis())
+            .unwrap_or(0)
+            .to_be_bytes();
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&millis[2..]);
+        bytes[6..].copy_from_slice(&digest[..10]);
+        let uuid = uuid::Builder::from_custom_bytes(bytes).into_uuid();
+        Self(format!("{}{}", Self::PREFIX, uuid.simple()))
+    }
+}
+
 fn is_uuid_hex(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -310,6 +338,19 @@ mod tests {
     #[test]
     fn new_ids_sort_by_creation() {
         let ids: Vec<DeliveryId> = (0..1000).map(|_| DeliveryId::new()).collect();
+        let wh = WebhookId::new();
+        let at = chrono::Utc::now();
+        let routed = DeliveryId::for_event(7, &wh, at);
+        assert_eq!(
+            routed,
+            DeliveryId::for_event(7, &wh, at),
+            "the same event and webhook"
+        );
+        assert_ne!(routed, DeliveryId::for_event(8, &wh, at));
+        assert_ne!(routed, DeliveryId::for_event(7, &WebhookId::new(), at));
+        assert!(DeliveryId::parse(routed.as_str()).is_ok(), "{routed}");
+        let later = DeliveryId::for_event(1, &wh, at + chrono::Duration::milliseconds(5));
+        assert!(later > routed, "ids sort by the event's time");
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
         let events: Vec<EventId> = (0..1000).map(|_| EventId::new()).collect();
         assert!(events.windows(2).all(|w| w[0] < w[1]));

@@ -20,7 +20,11 @@
 //!   bulk statement per table and batch; and `LedgerBulk`, the rebuild's way for the ledger
 //!   view (the same fold carried in memory, rows streamed with `COPY`).
 //! - Views and their queries: [`tenants`] (+ API keys), [`event_types`], [`webhooks`],
-//!   [`history`], [`archive`], [`deliveries`] (+ attempts), [`stats`].
+//!   [`history`], [`archive`], [`deliveries`] (+ attempts), [`stats`], [`timeline`] (stats
+//!   per time bucket, from the attempts).
+//! - [`replay`]: one webhook folded from its ledger subject (`audit show --as-of`).
+//! - [`events_archive`]: `stream_archive`, published events and delivery facts kept past the
+//!   streams' retention (not a projection: never rebuilt, never deleted).
 //! - [`rebuild`]: refill shadow tables from sequence 1 and swap them in, one transaction.
 //! - [`status`]: checkpoints and lag, for `hookledger projections status`.
 //! - [`Page`] (`page`): the `{data, page, limit, total, hasMore}` answer of every list.
@@ -32,15 +36,18 @@ mod checkpoint;
 pub mod deliveries;
 mod error;
 pub mod event_types;
+pub mod events_archive;
 mod handle;
 pub mod history;
 mod lock;
 mod page;
 mod projector;
 pub mod rebuild;
+pub mod replay;
 pub mod stats;
 pub mod status;
 pub mod tenants;
+pub mod timeline;
 mod view;
 pub mod webhooks;
 

@@ -82,8 +82,11 @@ pub(crate) async fn batch_checkpoint(
     tx: &mut PgConnection,
     view: View,
 ) -> Result<Option<u64>, ProjectionError> {
-    let (free, sequence): (bool, Option<i64>) = sqlx::query_as(
-        "SELECT pg_try_advisory_xact_lock_shared($1), c.sequence
+    // set_config(…, true) is SET LOCAL: this transaction commits without waiting for the WAL
+    // flush (see crate::projector), at no extra round trip.
+    let (free, sequence, _): (bool, Option<i64>, String) = sqlx::query_as(
+        "SELECT pg_try_advisory_xact_lock_shared($1), c.sequence,
+                set_config('synchronous_commit', 'off', true)
            FROM (SELECT) AS one
            LEFT JOIN LATERAL (SELECT sequence FROM projection_checkpoints WHERE view = $2 FOR UPDATE) AS c ON true",
     )

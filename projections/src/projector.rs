@@ -4,7 +4,10 @@
 //! batch) and the view's checkpoint are written in **one transaction**, on the connection that
 //! holds the view's writer lock (see [`crate::lock`]). Messages at or below the checkpoint are
 //! skipped, so re-reading a range applies nothing twice, and a batch that fails part-way leaves
-//! nothing behind.
+//! nothing behind. The transaction commits with `synchronous_commit = off` (set by
+//! [`lock::batch_checkpoint`]): JetStream is the source of truth, so a commit lost in a
+//! PostgreSQL crash loses its checkpoint with it and is applied again; not waiting for the WAL
+//! flush delays nothing readers see, only durability.
 //!
 //! [`Projector::run`] supervises this: any error is logged, followed by a capped exponential
 //! backoff, a fresh lock connection and a fresh reader from `checkpoint + 1`. Without the lock

@@ -126,7 +126,7 @@ fn bucket_of(latency_ms: u64) -> usize {
 
 /// The upper bound of the bucket holding the `p`-quantile (the last bound for the overflow
 /// bucket); `None` when the histogram is empty.
-fn percentile(buckets: &[i64], p: f64) -> Option<u64> {
+pub(crate) fn percentile(buckets: &[i64], p: f64) -> Option<u64> {
     let total: i64 = buckets.iter().sum();
     if total <= 0 {
         return None;
@@ -255,6 +255,37 @@ pub async fn for_webhook(
             .fetch_all(pool)
             .await?;
     Ok(rows.into())
+}
+
+/// Statistics of each of `webhook_ids` (one query, for a page of a list); a webhook without
+/// deliveries is absent from the map.
+pub async fn for_webhooks(
+    pool: &PgPool,
+    tenant: &str,
+    webhook_ids: &[String],
+) -> Result<HashMap<String, Stats>, ProjectionError> {
+    #[derive(sqlx::FromRow)]
+    struct Keyed {
+        webhook_id: String,
+        #[sqlx(flatten)]
+        row: StatsRow,
+    }
+    let rows: Vec<Keyed> = sqlx::query_as(&format!(
+        "SELECT webhook_id, {} WHERE tenant = $1 AND webhook_id = ANY($2)",
+        SELECT.trim_start_matches("SELECT ")
+    ))
+    .bind(tenant)
+    .bind(webhook_ids)
+    .fetch_all(pool)
+    .await?;
+    let mut grouped: HashMap<String, Vec<StatsRow>> = HashMap::new();
+    for keyed in rows {
+        grouped.entry(keyed.webhook_id).or_default().push(keyed.row);
+    }
+    Ok(grouped
+        .into_iter()
+        .map(|(id, rows)| (id, rows.into()))
+        .collect())
 }
 
 /// Statistics of every webhook of a tenant (deleted ones included), summed.

@@ -11,8 +11,8 @@ use crate::harness::app::{MASTER_KEY, OPERATOR_TOKEN};
 use crate::harness::{TestEnv, eventually, nats_url};
 
 /// The binary: `HOOKLEDGER_TEST_BIN` (scripts/test builds it before the suite), otherwise built
-/// here once per test process (a no-op when it is up to date).
-fn binary() -> &'static str {
+/// here once per test process (a no-op when it is up to date). The cluster harness uses it too.
+pub fn binary() -> &'static str {
     static BIN: OnceLock<String> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Ok(bin) = std::env::var("HOOKLEDGER_TEST_BIN") {
@@ -53,7 +53,7 @@ fn command(env: &[(&str, String)]) -> Command {
     cmd
 }
 
-async fn run(env: &[(&str, String)], args: &[&str]) -> Output {
+pub async fn run(env: &[(&str, String)], args: &[&str]) -> Output {
     let child = command(env).args(args).spawn().expect("hookledger starts");
     tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
@@ -69,7 +69,7 @@ fn closed_port() -> u16 {
         .port()
 }
 
-fn env_for(env: &TestEnv) -> Vec<(&'static str, String)> {
+pub fn env_for(env: &TestEnv) -> Vec<(&'static str, String)> {
     vec![
         ("HOOKLEDGER_NATS__URL", nats_url()),
         ("HOOKLEDGER_NATS__PREFIX", env.id.clone()),

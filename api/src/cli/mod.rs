@@ -3,13 +3,17 @@
 //! # Layout
 //! - this file: the subcommands, serve, migrate, tenant and key.
 //! - [`projections`]: `projections rebuild [NAME…]` and `projections status`.
-//! - [`verify`]: `audit verify`, the hash-chain check of the whole ledger.
+//! - [`console`]: `console link`, short-lived console sign-in links.
+//! - [`audit`]: `audit export|show|diff|verify`, the ledger taken away, asked and proved.
+//! - [`bench`]: `bench …`, the subcommands that run [`crate::bench`].
 //!
-//! `bench …` runs [`crate::bench`]. A new subcommand gets a variant here and, if it is more
+//! A new subcommand gets a variant here and, if it is more
 //! than a few lines, a module of its own beside these.
 
+pub mod audit;
+pub mod bench;
+pub mod console;
 pub mod projections;
-pub mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,84 +65,16 @@ pub enum Command {
     Key(KeyCommand),
     /// Audit the ledger.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(crate::cli::audit::AuditCommand),
     /// Rebuild the read-side projections, or show where they stand.
     #[command(subcommand)]
     Projections(crate::cli::projections::ProjectionsCommand),
     /// Measure; prints figures (see BENCHMARKS.md).
     #[command(subcommand)]
-    Bench(BenchCommand),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Replay the whole ledger and check every aggregate's hash chain; exits 5 on a break.
-    Verify,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// HTTP throughput and p99 of POST and GET /v1/webhooks at N concurrent clients: in-process
-    /// (throw-away prefix and database), or against `--url` with `--key`.
-    Api {
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
-        /// Seconds per phase.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        #[arg(long)]
-        url: Option<String>,
-        #[arg(long)]
-        key: Option<String>,
-    },
-    /// End-to-end delivery (publish on NATS → signed POST to a local receiver → facts): 1
-    /// webhook, 10 per event, half failing, and a steady rate; then isolation (a healthy
-    /// tenant alone and beside failing and hanging ones); throw-away prefix on the configured
-    /// NATS.
-    Delivery {
-        /// Events of the first scenario (the fan-out scenarios publish a tenth as many).
-        #[arg(long, default_value_t = 20_000)]
-        events: usize,
-        /// Events per second of the steady scenario.
-        #[arg(long, default_value_t = 1_000)]
-        rate: u64,
-        /// Seconds of the steady scenario.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Seconds of each isolation scenario (0 skips them).
-        #[arg(long, default_value_t = 30)]
-        isolation_seconds: u64,
-        /// Only the isolation scenarios.
-        #[arg(long)]
-        isolation_only: bool,
-    },
-    /// Commit rate and load latency of the ledger, on the configured NATS under a throw-away
-    /// prefix.
-    Ledger {
-        #[arg(long, default_value_t = 10_000)]
-        commands: usize,
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
-    },
-    /// Rebuild rate and live projection lag, on the configured NATS (throw-away prefix) and a
-    /// throw-away database created from `postgres.url`.
-    Projections {
-        /// Webhook commands written before the rebuild.
-        #[arg(long, default_value_t = 20_000)]
-        commands: usize,
-        #[arg(long, default_value_t = 200)]
-        webhooks: usize,
-        #[arg(long, default_value_t = 3)]
-        tenants: usize,
-        #[arg(long, default_value_t = 32)]
-        writers: usize,
-        /// Live-lag phase: commands per second.
-        #[arg(long, default_value_t = 1_000)]
-        rate: u32,
-        /// Live-lag phase: duration in seconds.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
+    Bench(crate::cli::bench::BenchCommand),
+    /// The web console: mint sign-in links.
+    #[command(subcommand)]
+    Console(crate::cli::console::ConsoleCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,69 +115,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { roles } => {
             serve(config, Roles::parse(&roles).map_err(anyhow::Error::msg)?).await
         }
-        Command::Bench(BenchCommand::Api {
-            concurrency,
-            seconds,
-            url,
-            key,
-        }) => {
-            let settings = crate::bench::api::Settings {
-                concurrency,
-                seconds,
-                url,
-                key,
-            };
-            crate::bench::api::api(&config, &settings).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(BenchCommand::Delivery {
-            events,
-            rate,
-            seconds,
-            isolation_seconds,
-            isolation_only,
-        }) => {
-            let settings = crate::bench::delivery::Settings {
-                events,
-                rate,
-                seconds,
-                throughput: !isolation_only,
-                isolation_seconds,
-            };
-            crate::bench::delivery::delivery(&config, &settings).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(BenchCommand::Ledger {
-            commands,
-            concurrency,
-        }) => {
-            crate::bench::ledger::ledger(&config, commands, concurrency).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(BenchCommand::Projections {
-            commands,
-            webhooks,
-            tenants,
-            writers,
-            rate,
-            seconds,
-        }) => {
-            let settings = crate::bench::projections::Settings {
-                commands,
-                webhooks,
-                tenants,
-                writers,
-                rate,
-                seconds,
-            };
-            crate::bench::projections::projections(&config, &settings).await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Bench(command) => crate::cli::bench::run(&config, command).await,
         Command::Projections(command) => crate::cli::projections::run(&config, command).await,
-        Command::Audit(AuditCommand::Verify) => {
-            let nats = startup::connect_nats(&config).await?;
-            crate::cli::verify::verify(&nats).await
-        }
+        Command::Console(command) => crate::cli::console::run(&config, command).await,
+        Command::Audit(command) => crate::cli::audit::run(&config, command).await,
         Command::Migrate => {
             let pool = startup::connect_postgres(&config).await?;
             hookledger_projections::migrate(&pool)

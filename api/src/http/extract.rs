@@ -9,8 +9,9 @@
 //! - [`ApiBody`]: a raw body (for routes whose body is optional); too large → 413.
 //! - [`TenantAuth`]: the tenant's API key, as `x-api-key: KEY`, `Authorization: Bearer KEY` or
 //!   `Authorization: Basic` with the key as password (for the SuperOffice dialect)
-//!   (checked through the [`crate::http::keycache`]), then the key's rate limit. Unknown or revoked →
-//!   401; over the rate → 429.
+//!   (checked through the [`crate::http::keycache`]), then the key's rate limit (for
+//!   `POST /v1/events` the handler spends the publish limit, a token an event). Unknown or
+//!   revoked → 401; over the rate → 429.
 //! - [`OperatorAuth`]: `Authorization: Bearer <http.operator_token>`, for `/v1/admin`.
 
 use std::collections::HashMap;
@@ -341,15 +342,23 @@ impl FromRequestParts<AppState> for TenantAuth {
             .cloned()
             .ok_or_else(|| ApiError::Internal("the router did not install HttpRuntime".into()))?;
         let auth = runtime.keys.authenticate(state, &key).await?;
-        runtime
-            .limiter
-            .check(auth.key_id.as_str())
-            .map_err(|retry_after_seconds| ApiError::TooManyRequests {
-                retry_after_seconds,
-            })?;
+        // Publishing has a limit of its own, spent per event by the handler.
+        if !is_publish(parts) {
+            runtime
+                .limiter
+                .check(auth.key_id.as_str())
+                .map_err(|retry_after_seconds| ApiError::TooManyRequests {
+                    retry_after_seconds,
+                })?;
+        }
         parts.extensions.insert(auth.clone());
         Ok(auth)
     }
+}
+
+/// `POST /v1/events`, whose events spend `HttpRuntime::publish_limiter` instead.
+fn is_publish(parts: &Parts) -> bool {
+    parts.method == axum::http::Method::POST && parts.uri.path() == "/v1/events"
 }
 
 /// The operator, for `/v1/admin`.

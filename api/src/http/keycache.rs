@@ -10,6 +10,13 @@
 //! So a revocation is seen at once by the process that projects the ledger and by the one that
 //! served the revoke; another replica sees it within the TTL (the documented multi-replica
 //! bound). Unknown and revoked keys are never cached.
+//!
+//! While PostgreSQL cannot be asked, an entry up to [`STALE_MAX`] old is used anyway, so a
+//! publisher goes on publishing through an outage (deliveries need no PostgreSQL either). A
+//! revocation cannot reach the view while PostgreSQL is down, so this delays nothing that
+//! could have taken effect: it takes effect when PostgreSQL is back (and at once in the
+//! process that served it, which forgets the entry). A key not seen in the last
+//! [`STALE_MAX`] gets the 503.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,6 +32,8 @@ use crate::http::extract::TenantAuth;
 
 /// Entries kept at most; the cache is emptied when full (it refills from hot keys at once).
 const MAX_ENTRIES: usize = 10_000;
+/// The oldest entry used while PostgreSQL cannot be asked.
+pub const STALE_MAX: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -57,8 +66,17 @@ impl KeyCache {
         if let Some(auth) = self.cached(&hash, writer, checkpoint) {
             return Ok(auth);
         }
-        let row = hookledger_projections::tenants::find_api_key(&state.pool, &hash)
-            .await?
+        let found = match hookledger_projections::tenants::find_api_key(&state.pool, &hash).await {
+            Ok(found) => found,
+            Err(error) => {
+                if let Some(auth) = self.stale(&hash) {
+                    tracing::debug!(%error, key_id = %auth.key_id, "PostgreSQL unavailable; using the key's last check");
+                    return Ok(auth);
+                }
+                return Err(error.into());
+            }
+        };
+        let row = found
             .filter(|row| !row.is_revoked())
             .ok_or(ApiError::Unauthorized)?;
         let tenant = TenantId::parse(&row.tenant)
@@ -89,6 +107,13 @@ impl KeyCache {
         let entry = entries.get(hash)?;
         let fresh = entry.at.elapsed() < self.ttl && (!writer || entry.checkpoint == checkpoint);
         fresh.then(|| entry.auth.clone())
+    }
+
+    /// An entry up to [`STALE_MAX`] old, whatever the view did (PostgreSQL is down).
+    fn stale(&self, hash: &str) -> Option<TenantAuth> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get(hash)?;
+        (entry.at.elapsed() < STALE_MAX).then(|| entry.auth.clone())
     }
 
     /// Drops every entry of `key_id` (called by the revoke route once the view applied it).

@@ -14,9 +14,10 @@
 //! - [`openapi`]: the document of exactly the routes served.
 //! - [`metrics`]: the Prometheus recorder and the HTTP request metrics.
 //!
-//! The console (`console/`) goes here too; the vendor dialects are beside it in `crate::compat`,
-//! merged into the same router.
+//! - [`console`]: the web console at `/console` (pages, signed session, CSRF, console links),
+//!   merged into the same router; the vendor dialects are beside it in `crate::compat`.
 
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

@@ -1,7 +1,11 @@
 //! Per-API-key rate limit: a token bucket per key, in memory.
 //!
-//! Each key earns `http.rate_limit_per_second` tokens a second up to `http.rate_limit_burst`;
-//! a request spends one. An empty bucket answers 429 with `Retry-After` (the seconds until a
+//! Two limiters, with separate settings: management calls (`http.rate_limit_per_second` and
+//! `http.rate_limit_burst`; a request spends one token) and publishing
+//! (`http.publish_rate_limit_per_second` and `http.publish_rate_limit_burst`; each event of
+//! `POST /v1/events` spends one, so a batch of 100 spends 100). A publisher is a machine
+//! sending thousands of events a second; a person or a script managing webhooks is not, and
+//! one limit cannot suit both. Each key earns its rate in tokens a second up to its burst. An empty bucket answers 429 with `Retry-After` (the seconds until a
 //! token is back). Buckets live in this process only: with N replicas behind a balancer a key
 //! gets up to N times the rate, which is the usual trade for not adding a shared store.
 
@@ -38,6 +42,13 @@ impl RateLimiter {
 
     /// Spends a token of `key`; `Err(seconds)` to wait when none is left.
     pub fn check(&self, key: &str) -> Result<(), u64> {
+        self.spend(key, 1)
+    }
+
+    /// Spends `n` tokens of `key` at once, or none; `Err(seconds)` until `n` are back (a
+    /// request for more than the burst can never pass: callers keep `n` within it).
+    pub fn spend(&self, key: &str, n: u32) -> Result<(), u64> {
+        let n = f64::from(n.max(1));
         if self.rate <= 0.0 {
             return Ok(());
         }
@@ -54,11 +65,11 @@ impl RateLimiter {
         let earned = now.duration_since(bucket.at).as_secs_f64() * self.rate;
         bucket.tokens = (bucket.tokens + earned).min(self.burst);
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= n {
+            bucket.tokens -= n;
             Ok(())
         } else {
-            let wait = (1.0 - bucket.tokens) / self.rate;
+            let wait = (n - bucket.tokens) / self.rate;
             Err(wait.ceil().max(1.0) as u64)
         }
     }
@@ -79,6 +90,18 @@ mod tests {
             limiter.check("key_b"),
             Ok(()),
             "keys have their own buckets"
+        );
+    }
+
+    #[test]
+    fn a_batch_spends_a_token_per_event_or_none() {
+        let limiter = RateLimiter::new(10.0, 100);
+        assert_eq!(limiter.spend("key_a", 60), Ok(()));
+        assert_eq!(limiter.spend("key_a", 60), Err(2), "40 left: 2 s until 60");
+        assert_eq!(
+            limiter.spend("key_a", 40),
+            Ok(()),
+            "the refused batch spent nothing"
         );
     }
 

@@ -14,7 +14,10 @@ use crate::http::readcache::ReadCache;
 #[derive(Debug)]
 pub struct HttpRuntime {
     pub keys: KeyCache,
+    /// Management calls: a token a request.
     pub limiter: RateLimiter,
+    /// `POST /v1/events`: a token an event.
+    pub publish_limiter: RateLimiter,
     pub idempotency: IdempotencyStore,
     pub reads: ReadCache,
     /// `http.max_body_bytes`, for 413 answers that name the limit.
@@ -27,6 +30,10 @@ impl HttpRuntime {
         Arc::new(Self {
             keys: KeyCache::new(Duration::from_millis(http.api_key_cache_ttl_ms)),
             limiter: RateLimiter::new(http.rate_limit_per_second, http.rate_limit_burst),
+            publish_limiter: RateLimiter::new(
+                http.publish_rate_limit_per_second,
+                http.publish_rate_limit_burst,
+            ),
             idempotency: IdempotencyStore::new(Duration::from_secs(
                 http.idempotency_retention_hours * 3600,
             )),

@@ -124,6 +124,7 @@ impl Nats {
                 time: info.published,
                 payload: message.payload.clone(),
                 pending: info.pending,
+                headers: Vec::new(),
             };
             let more = info.stream_sequence < head && info.pending > 0;
             Some((Ok(raw), more.then_some(messages)))

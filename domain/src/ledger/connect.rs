@@ -43,14 +43,15 @@ impl Nats {
     }
 }
 
-/// Connects to `url`, retrying with backoff for at most `wait` ([`with_deadline`]), then
+/// Connects to `url` (one URL, or a comma-separated list of a cluster's nodes), retrying with backoff for at most `wait` ([`with_deadline`]), then
 /// checks that the server is recent enough and has JetStream.
 pub async fn connect(url: &str, names: Names, wait: Duration) -> Result<Nats, LedgerError> {
     let client = with_deadline("NATS", url, wait, || {
         async_nats::ConnectOptions::new()
             .name("hookledger")
             .connection_timeout(Duration::from_secs(5).min(wait.max(Duration::from_millis(500))))
-            .connect(url)
+            // A cluster: several URLs, comma-separated; the client fails over between them.
+            .connect(url.split(',').map(str::trim).collect::<Vec<_>>())
     })
     .await
     .map_err(|e| LedgerError::unavailable(&e.headline(), e.source))?;

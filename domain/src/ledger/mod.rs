@@ -12,6 +12,7 @@
 //!
 //! # Layout
 //! - [`names`]: stream, subject and consumer names, all derived from one prefix.
+//! - [`queues`]: delivery queue depths (DISPATCH, the router's and dispatcher's consumers).
 //! - [`streams`]: creates or updates the five streams at start.
 //! - [`connect`]: connects to NATS with a bounded wait and a clear error.
 //! - [`record`]: the ledger message (`LedgerRecord`) and its wire form.
@@ -26,13 +27,17 @@
 //! - [`work`]: what delivery needs of JetStream: durable work consumers (router, dispatcher),
 //!   publishes with ids, headers and schedules, delivery facts, events by sequence.
 //! - [`error`]: `LedgerError` and `CommandError`.
+//! - [`failures`]: the circuit breaker's shared count per webhook (a KV bucket, followed in
+//!   memory).
 
 pub mod bounded_read;
 pub mod chain;
 pub mod connect;
 pub mod error;
 pub mod executor;
+pub mod failures;
 pub mod names;
+pub mod queues;
 pub mod reader;
 pub mod record;
 pub mod store;
@@ -42,6 +47,7 @@ pub mod work;
 pub use connect::{Nats, connect};
 pub use error::{CommandError, LedgerError};
 pub use executor::{CommandMeta, Committed, Ledger};
+pub use failures::FailureCounts;
 pub use names::Names;
 pub use record::{LedgerEntry, LedgerRecord, RecordedEvent};
 pub use store::{JetStreamEventStore, LedgerContext};

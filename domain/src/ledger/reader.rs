@@ -45,6 +45,19 @@ impl Nats {
         Ok(info.state.last_sequence)
     }
 
+    /// [`Nats::tail`], each message with its headers (the archive keeps them; other readers
+    /// do without, so they do not pay for copying them).
+    pub async fn tail_with_headers(
+        &self,
+        kind: StreamKind,
+        filter: &str,
+        from: u64,
+    ) -> Result<Tail, LedgerError> {
+        let mut tail = self.tail(kind, filter, from).await?;
+        tail.headers = true;
+        Ok(tail)
+    }
+
     /// Reads `kind` in order from sequence `from` (1 = the beginning), only subjects matching
     /// `filter` (empty = all).
     pub async fn tail(
@@ -73,7 +86,10 @@ impl Nats {
             .messages()
             .await
             .map_err(|e| LedgerError::unavailable(&format!("ordered consumer on {name}"), e))?;
-        Ok(Tail { inner: messages })
+        Ok(Tail {
+            inner: messages,
+            headers: false,
+        })
     }
 }
 
@@ -86,6 +102,9 @@ pub struct RawMessage {
     pub payload: bytes::Bytes,
     /// Messages the server still holds for this reader after this one (0 = caught up).
     pub pending: u64,
+    /// The message's headers, name and value, when read with [`Nats::tail_with_headers`]
+    /// (empty otherwise).
+    pub headers: Vec<(String, String)>,
 }
 
 impl RawMessage {
@@ -98,6 +117,7 @@ impl RawMessage {
 /// See the module docs.
 pub struct Tail {
     inner: pull::Ordered,
+    headers: bool,
 }
 
 impl Stream for Tail {
@@ -118,6 +138,10 @@ impl Stream for Tail {
                         time: info.published,
                         payload: message.payload.clone(),
                         pending: info.pending,
+                        headers: match (&message.headers, self.headers) {
+                            (Some(headers), true) => header_pairs(headers),
+                            _ => Vec::new(),
+                        },
                     }),
                     Err(e) => Err(LedgerError::unavailable("ordered consumer message info", e)),
                 };
@@ -125,4 +149,16 @@ impl Stream for Tail {
             }
         }
     }
+}
+
+/// Every header value as a (name, value) pair, in the map's order.
+fn header_pairs(headers: &async_nats::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .flat_map(|(name, values)| {
+            values
+                .iter()
+                .map(move |v| (name.to_string(), v.as_str().to_owned()))
+        })
+        .collect()
 }

@@ -8,7 +8,8 @@
 //! | `<P>_DELIVERIES` | `<p>.delivery.>` | `nats.deliveries_max_age` (0 = forever) |
 //! | `<P>_EVENT_IDS` | `<p>.event-ids.>` | the events' duplicate window: the router's claims of event ids (see `work::claims`) |
 //!
-//! All use file storage and direct gets (reads by subject without a consumer).
+//! All use file storage and direct gets (reads by subject without a consumer). The circuit
+//! breaker's KV bucket `<P>_BREAKER` (see `failures`) is created here too, with the same replicas.
 
 use std::time::Duration;
 
@@ -108,12 +109,12 @@ pub async fn ensure_streams(nats: &Nats, settings: &StreamSettings) -> Result<()
             LedgerError::unavailable(&format!("cannot create or update stream {name}"), e)
         })?;
     }
-    Ok(())
+    super::failures::ensure_bucket(nats, settings.replicas).await
 }
 
 impl Nats {
-    /// Deletes this installation's five streams: for benchmarks and tests that used a
-    /// throw-away prefix. Never called by the service.
+    /// Deletes this installation's five streams and its breaker bucket: for benchmarks and
+    /// tests that used a throw-away prefix. Never called by the service.
     pub async fn delete_streams(&self) -> Result<(), LedgerError> {
         let n = &self.names;
         let mut first = None;
@@ -128,6 +129,10 @@ impl Nats {
             if let Err(e) = self.js.delete_stream(&name).await {
                 first.get_or_insert(LedgerError::unavailable(&format!("delete {name}"), e));
             }
+        }
+        let bucket = super::failures::bucket_name(n);
+        if let Err(e) = self.js.delete_key_value(&bucket).await {
+            first.get_or_insert(LedgerError::unavailable(&format!("delete {bucket}"), e));
         }
         first.map_or(Ok(()), Err)
     }

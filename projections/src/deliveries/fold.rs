@@ -88,6 +88,7 @@ pub(crate) async fn apply(
     let keys: Vec<&Key> = facts.iter().map(|(k, _, _)| k).collect();
     let mut rows = load(conn, target, &keys).await?;
     let mut touched: Vec<Key> = Vec::new();
+    let mut seen: std::collections::HashSet<Key> = std::collections::HashSet::new();
     let mut attempts = Vec::new();
     let mut deltas: HashMap<(String, String), StatsDelta> = HashMap::new();
     for (key, fact, sequence) in facts {
@@ -112,7 +113,7 @@ pub(crate) async fn apply(
             DeliveryFact::Succeeded(c) => closed(row, c, "succeeded", sequence, delta),
             DeliveryFact::Failed(c) => closed(row, c, "failed", sequence, delta),
         };
-        if (created || changed) && !touched.contains(&key) {
+        if (created || changed) && seen.insert(key.clone()) {
             touched.push(key);
         }
     }

@@ -6,6 +6,10 @@
 //!
 //! # Layout
 //! - this file: rows, [`DeliveryFilter`], [`list`], [`get`], [`failed_since`].
+//!   [`list`] takes its total from the `webhook_stats` counters when the filter is none or a
+//!   status only (a count over a hot webhook's rows was most of the page's time); other
+//!   filters count rows.
+//! - [`by_event`]: the deliveries of one event, the last failure of each webhook (console).
 //! - `fold`: applies a batch of facts (in memory, then bulk writes; also the stats counters).
 
 use chrono::{DateTime, Utc};
@@ -15,6 +19,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use crate::ProjectionError;
 use crate::page::{Page, Paging};
 
+pub mod by_event;
 pub(crate) mod fold;
 
 const COLUMNS: &str = "tenant, webhook_id, id, event_id, event_type, status, attempt_count, last_attempt, last_outcome, \
@@ -137,9 +142,15 @@ pub async fn list(
     filter: &DeliveryFilter,
 ) -> Result<Page<DeliveryRow>, ProjectionError> {
     let paging = Paging::new(filter.page, filter.limit);
-    let mut count = QueryBuilder::new("SELECT count(*) FROM deliveries");
-    push_filters(&mut count, tenant, webhook_id, filter);
-    let (total,): (i64,) = count.build_query_as().fetch_one(pool).await?;
+    let total = match counted_status(filter) {
+        Some(status) => total_from_counters(pool, tenant, webhook_id, status).await?,
+        None => {
+            let mut count = QueryBuilder::new("SELECT count(*) FROM deliveries");
+            push_filters(&mut count, tenant, webhook_id, filter);
+            let (total,): (i64,) = count.build_query_as().fetch_one(pool).await?;
+            total
+        }
+    };
     let mut rows = QueryBuilder::new(format!("SELECT {COLUMNS} FROM deliveries"));
     push_filters(&mut rows, tenant, webhook_id, filter);
     rows.push(" ORDER BY created_at DESC, id DESC LIMIT ")
@@ -148,6 +159,53 @@ pub async fn list(
         .push_bind(paging.offset());
     let data = rows.build_query_as::<DeliveryRow>().fetch_all(pool).await?;
     Ok(paging.page(data, total))
+}
+
+/// Which total of `webhook_stats` answers the filter: `Some(None)` for every delivery,
+/// `Some(Some(status))` for one status; `None` when only counting rows can answer (an event
+/// type, a time range, an unknown status, or `success` and `status` disagreeing).
+fn counted_status(f: &DeliveryFilter) -> Option<Option<&'static str>> {
+    if f.event.is_some() || f.since.is_some() || f.until.is_some() {
+        return None;
+    }
+    let from_success = f.success.map(|ok| if ok { "succeeded" } else { "failed" });
+    let from_status = match f.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            ["pending", "succeeded", "failed"]
+                .into_iter()
+                .find(|k| *k == s)?,
+        ),
+    };
+    match (from_success, from_status) {
+        (Some(a), Some(b)) if a != b => None,
+        (a, b) => Some(a.or(b)),
+    }
+}
+
+/// The number of a webhook's deliveries (with `status`) from its `webhook_stats` counters,
+/// which the projector moves in the same transaction as the rows: one row read instead of a
+/// count over every delivery (50,000 rows took ~30 ms).
+async fn total_from_counters(
+    pool: &PgPool,
+    tenant: &str,
+    webhook_id: &str,
+    status: Option<&str>,
+) -> Result<i64, ProjectionError> {
+    let counters: Option<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT deliveries, succeeded, failed FROM webhook_stats WHERE tenant = $1 AND webhook_id = $2",
+    )
+    .bind(tenant)
+    .bind(webhook_id)
+    .fetch_optional(pool)
+    .await?;
+    let (all, succeeded, failed) = counters.unwrap_or_default();
+    Ok(match status {
+        None => all,
+        Some("succeeded") => succeeded,
+        Some("failed") => failed,
+        Some(_) => all - succeeded - failed,
+    })
 }
 
 /// One delivery of a webhook with its attempts.

@@ -89,7 +89,7 @@ impl WebhookRow {
 }
 
 /// The webhook after `entry`, given the webhook before it (`None`: absent or deleted).
-fn fold(
+pub(crate) fn fold(
     mut state: Option<WebhookRow>,
     key: &Key,
     entry: &LedgerEntry,

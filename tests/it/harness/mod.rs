@@ -7,10 +7,16 @@
 //! - [`poll::eventually`]: waiting without sleeps.
 //! - [`receiver::TestReceiver`]: a real HTTP receiver with scripted answers;
 //!   [`smtp::SmtpSink`]: a local SMTP server that keeps what it receives.
+//! - [`cluster::NatsCluster`]: three private nats-servers in one JetStream cluster;
+//!   [`cluster::Replica`]: a `hookledger serve` process; [`postgres_server::OwnPostgres`]: a
+//!   private PostgreSQL a test may stop and start.
 
 pub mod app;
+pub mod browser;
+pub mod cluster;
 pub mod nats_server;
 pub mod poll;
+pub mod postgres_server;
 pub mod receiver;
 pub mod smtp;
 
@@ -75,6 +81,12 @@ impl TestEnv {
 
     /// As [`TestEnv::new`] against another nats-server (restart tests run their own).
     pub async fn with_nats_url(url: &str) -> Self {
+        Self::on(url, 1, &admin_database_url()).await
+    }
+
+    /// As [`TestEnv::new`] on a given nats-server (or cluster: streams with `replicas`) and a
+    /// given PostgreSQL (its maintenance URL).
+    pub async fn on(url: &str, replicas: usize, admin_database_url: &str) -> Self {
         init_logging();
         let id = unique_id();
         let names = Names::new(&id, &format!("{id}-events")).expect("valid names");
@@ -83,10 +95,14 @@ impl TestEnv {
             .unwrap_or_else(|e| {
                 panic!("NATS with JetStream must run at {url} (scripts/test starts it): {e}")
             });
-        ledger::ensure_streams(&nats, &StreamSettings::default())
+        let settings = StreamSettings {
+            replicas,
+            ..StreamSettings::default()
+        };
+        ledger::ensure_streams(&nats, &settings)
             .await
             .expect("streams");
-        let database_url = create_database(&id).await;
+        let database_url = create_database(admin_database_url, &id).await;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .connect(&database_url)
@@ -125,9 +141,8 @@ impl Drop for TestEnv {
     }
 }
 
-async fn create_database(id: &str) -> String {
-    let admin = admin_database_url();
-    scratch::create_database(&admin, id)
+async fn create_database(admin: &str, id: &str) -> String {
+    scratch::create_database(admin, id)
         .await
         .unwrap_or_else(|e| {
             panic!("PostgreSQL must run at {admin} (scripts/test starts it): {e:#}")

@@ -10,6 +10,7 @@
 
 mod admin;
 mod audit_log;
+mod console_links;
 mod deliveries;
 mod dispatch;
 mod event_types;
@@ -19,7 +20,7 @@ mod members;
 mod paging;
 pub(crate) mod support;
 mod webhook_actions;
-mod webhook_dto;
+pub(crate) mod webhook_dto;
 mod webhooks;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(admin::router())
+        .merge(console_links::router())
         .merge(event_types::router())
         .merge(webhooks::router())
         .merge(webhook_actions::router())
@@ -70,6 +72,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.http.request_timeout_seconds);
     routes
         .merge(crate::compat::router())
+        .merge(crate::http::console::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

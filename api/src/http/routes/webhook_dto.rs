@@ -239,7 +239,7 @@ impl WebhookPatchIn {
     "createdBy": "key_0190f1d2c3b4a5968778695a4b3c2d20",
     "updatedBy": "key_0190f1d2c3b4a5968778695a4b3c2d20", "version": 42
 }))]
-pub(super) struct WebhookOut {
+pub(crate) struct WebhookOut {
     /// `wh_` + 32 hex digits (UUIDv7: sorts by creation).
     pub(super) id: String,
     pub(super) name: String,

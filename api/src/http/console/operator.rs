@@ -1,0 +1,178 @@
+//! Operator pages (signed in with `http.operator_token`): tenants with their keys, console
+//! links minted for a tenant, and where each projection stands (checkpoint, stream head,
+//! lag, and the EVENTS stream's head) — the same queries as `hookledger tenant list` and `hookledger projections status`
+//! — the delivery queue depths (`Nats::queue_depths`), and the ledger check ([`super::verify`]).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use sha2::{Digest, Sha256};
+
+use super::form::{Form, refuse_csrf};
+use super::layout::{PUBLIC, csrf_field, failure_page, page, render, when};
+use super::links;
+use super::session::{OperatorSession, Session};
+use super::signin::signed_in;
+use crate::AppState;
+use crate::http::error::ApiError;
+
+fn sign_in_page(status: StatusCode, error: Option<&str>) -> Response {
+    let body = html! {
+        @if let Some(e) = error { div.problem role="alert" { (e) } }
+        form #operator-sign-in-form.stack method="post" action="/console/operator/sign-in" {
+            label { "Operator token" input #operator-token name="token" type="password" autocomplete="off" required; }
+            button #operator-sign-in type="submit" { "Sign in" }
+        }
+    };
+    render(status, page(&PUBLIC, "Operator sign-in", body))
+}
+
+pub(crate) async fn sign_in_form() -> Response {
+    sign_in_page(StatusCode::OK, None)
+}
+
+pub(crate) async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !super::csrf::same_origin(&headers) {
+        return sign_in_page(
+            StatusCode::FORBIDDEN,
+            Some("This form was sent from another site."),
+        );
+    }
+    let given = Form::parse(&body).get("token").unwrap_or_default();
+    let expected = &state.config.http.operator_token;
+    // Compare digests, so the comparison's time says nothing about the token.
+    if expected.is_empty()
+        || Sha256::digest(given.as_bytes()) != Sha256::digest(expected.as_bytes())
+    {
+        return sign_in_page(
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong operator token (or none is configured: http.operator_token)."),
+        );
+    }
+    signed_in(
+        &state,
+        &headers,
+        &Session::operator(),
+        Redirect::to("/console/operator").into_response(),
+    )
+}
+
+pub(crate) async fn overview(s: OperatorSession, State(state): State<AppState>) -> Response {
+    let chrome = s.chrome("operator");
+    let result = async {
+        let tenants = hookledger_projections::tenants::list(&state.pool, 1, 100).await?;
+        let views = hookledger_projections::status::views(&state.nats, &state.pool).await?;
+        let events = state
+            .nats
+            .head(hookledger_domain::ledger::reader::StreamKind::Events)
+            .await?;
+        let queues = state.nats.queue_depths().await?;
+        let consumer = |name: &str, c: Option<hookledger_domain::ledger::queues::ConsumerDepth>| html! {
+            tr data-consumer=(name) {
+                td { (name) }
+                @match c {
+                    Some(c) => { td.pending { (c.pending) } td.ack-pending { (c.ack_pending) } td { (c.redelivered) } },
+                    None => { td colspan="3" .muted { "not created yet (no process with this role has started)" } },
+                }
+            }
+        };
+        Ok::<_, ApiError>(page(&chrome, "Operator", html! {
+            h2 { "Tenants (" (tenants.total) ")" }
+            table #tenants {
+                thead { tr { th { "Id" } th { "Name" } th { "Created" } } }
+                tbody { @for t in &tenants.data { tr { td { a href={ "/console/operator/tenants/" (t.id) } { (t.id) } } td { (t.name) } td { (when(&t.created_at)) } } } }
+            }
+            h2 { "Projections" }
+            table #projections {
+                thead { tr { th { "View" } th { "Checkpoint" } th { "Stream head" } th { "Lag" } } }
+                tbody { @for v in &views { tr { td { (format!("{:?}", v.view)) } td { (v.checkpoint) } td { (v.head) } td { (v.lag) } } } }
+            }
+            p #events-head { "EVENTS stream: last sequence " (events) "." }
+            h2 { "Dispatcher queues" }
+            p #dispatch-messages { "DISPATCH stream: " (queues.dispatch_messages) " messages (jobs and held retries)." }
+            table #queues {
+                thead { tr { th { "Consumer" } th { "Pending" } th { "Ack pending" } th { "Redelivered" } } }
+                tbody {
+                    (consumer("router (EVENTS)", queues.router))
+                    (consumer("dispatcher (DISPATCH)", queues.dispatcher))
+                }
+            }
+            h2 { "Ledger verification" }
+            form #verify-form.inline method="post" action="/console/operator/verify" {
+                (csrf_field(&chrome))
+                button #verify type="submit" { "Verify the ledger's hash chains now" }
+                span.muted { " replays the whole LEDGER stream, as " code { "hookledger audit verify" } " does" }
+            }
+        }))
+    }
+    .await;
+    match result {
+        Ok(markup) => render(StatusCode::OK, markup),
+        Err(e) => failure_page(&chrome, e).await,
+    }
+}
+
+pub(crate) async fn tenant(
+    s: OperatorSession,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    let chrome = s.chrome("operator");
+    let result = async {
+        let t = hookledger_projections::tenants::get(&state.pool, &id).await?.ok_or(ApiError::NotFound("tenant"))?;
+        let keys = hookledger_projections::tenants::api_keys(&state.pool, &id).await?;
+        Ok::<_, ApiError>(page(&chrome, &format!("Tenant {}", t.id), html! {
+            h2 { "API keys" }
+            table #keys {
+                thead { tr { th { "Id" } th { "Name" } th { "Prefix" } th { "Created" } th { "Revoked" } } }
+                tbody { @for k in &keys { tr { td { code { (k.key_id) } } td { (k.name.as_deref().unwrap_or("")) } td { code { (k.prefix) "…" } } td { (when(&k.created_at)) } td { (k.revoked_at.map_or("—".into(), |t| when(&t))) } } } }
+            }
+            h2 { "Console link" }
+            form #mint-link.inline method="post" action={ "/console/operator/tenants/" (t.id) "/console-link" } {
+                (csrf_field(&chrome))
+                label { "Valid for " input name="ttl" value="1h" size="5"; }
+                label.check { input type="checkbox" name="readOnly" value="1"; "read-only" }
+                button type="submit" { "Mint link" }
+            }
+        }))
+    }
+    .await;
+    match result {
+        Ok(markup) => render(StatusCode::OK, markup),
+        Err(e) => failure_page(&chrome, e).await,
+    }
+}
+
+pub(crate) async fn mint_link(
+    s: OperatorSession,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let chrome = s.chrome("operator");
+    let form = Form::parse(&body);
+    if let Some(refused) = refuse_csrf(&state, &headers, &s.session, &chrome, &form) {
+        return refused;
+    }
+    let result = async {
+        hookledger_projections::tenants::get(&state.pool, &id).await?.ok_or(ApiError::NotFound("tenant"))?;
+        let ttl = links::parse_ttl(&form.get("ttl").unwrap_or_else(|| "1h".into())).map_err(|e| ApiError::field("ttl", e))?;
+        let link = links::mint(&state.config, &id, ttl, form.get("readOnly").is_some());
+        Ok::<_, ApiError>(page(&chrome, "Console link minted", html! {
+            p { "Give this link to the tenant; it signs in " @if link.read_only { "read-only " } "until " (when(&link.expires_at)) "." }
+            pre #minted-link { (link.path) }
+        }))
+    }
+    .await;
+    match result {
+        Ok(markup) => render(StatusCode::CREATED, markup),
+        Err(e) => failure_page(&chrome, e).await,
+    }
+}

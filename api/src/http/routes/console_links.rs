@@ -1,0 +1,93 @@
+//! `POST /v1/admin/tenants/{tenantId}/console-links`: the operator mints a short-lived
+//! console sign-in link for a tenant (the route form of `hookledger console link`). The link
+//! is a signed token (see `http::console::links`); nothing is stored.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::members::not_null;
+use crate::AppState;
+use crate::http::console::links;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiBody, ApiPath, OperatorAuth};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(mint))
+}
+
+/// A console link to mint.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"ttl": "1h", "readOnly": true}))]
+struct LinkIn {
+    /// How long the link (and the session it opens) lasts: `90s`, `30m`, `1h`, `2d`; 1m..7d,
+    /// default `1h`.
+    #[serde(default, deserialize_with = "not_null")]
+    ttl: Option<String>,
+    /// A read-only link opens a session that can look and not change (default false).
+    #[serde(default, deserialize_with = "not_null")]
+    read_only: Option<bool>,
+}
+
+/// A minted console link.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct LinkOut {
+    /// The path to open on this server: `/console/link?token=…`.
+    path: String,
+    /// The signed token alone.
+    token: String,
+    expires_at: DateTime<Utc>,
+    read_only: bool,
+}
+
+#[utoipa::path(
+    post, path = "/v1/admin/tenants/{tenantId}/console-links", tag = "admin",
+    security(("operatorToken" = [])),
+    params(("tenantId" = String, Path, description = "The tenant id")),
+    request_body(content = Option<LinkIn>, description = "Optional; defaults: 1h, read-write"),
+    responses((status = 201, description = "A console link; opening it after `expiresAt` shows \
+        a page saying it expired", body = LinkOut))
+)]
+/// Mint a console sign-in link for a tenant.
+async fn mint(
+    _: OperatorAuth,
+    State(state): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+    ApiBody(body): ApiBody,
+) -> Result<(StatusCode, Json<LinkOut>), ApiError> {
+    let input: LinkIn = if body.iter().all(u8::is_ascii_whitespace) {
+        LinkIn::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            detail: format!("the body is not a console link request: {e}"),
+            errors: Vec::new(),
+        })?
+    };
+    let ttl = links::parse_ttl(input.ttl.as_deref().unwrap_or("1h"))
+        .map_err(|e| ApiError::field("ttl", e))?;
+    hookledger_projections::tenants::get(&state.pool, &tenant)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
+    let link = links::mint(
+        &state.config,
+        &tenant,
+        ttl,
+        input.read_only.unwrap_or(false),
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(LinkOut {
+            path: link.path,
+            token: link.token,
+            expires_at: link.expires_at,
+            read_only: link.read_only,
+        }),
+    ))
+}

@@ -1,0 +1,71 @@
+//! `hookledger console link`: the real binary mints a link the server accepts, and exits
+//! with the documented codes for an unknown tenant and a bad TTL.
+
+use reqwest::StatusCode;
+
+use crate::api_support::tenant;
+use crate::console_support::client;
+use crate::harness::TestApp;
+use crate::harness::app::MASTER_KEY;
+use crate::process::{env_for, run};
+
+#[tokio::test]
+async fn console_link_prints_a_link_the_server_accepts_and_exits_4_for_an_unknown_tenant() {
+    let app = TestApp::spawn().await;
+    tenant(&app.http, &app.url(""), "acme").await;
+    let mut vars = env_for(&app.env);
+    vars.push(("HOOKLEDGER_SECRETS__MASTER_KEY", MASTER_KEY.into()));
+    let base = app.url("");
+
+    let minted = run(
+        &vars,
+        &[
+            "console",
+            "link",
+            "acme",
+            "--ttl",
+            "30m",
+            "--read-only",
+            "--base-url",
+            &base,
+        ],
+    )
+    .await;
+    assert!(
+        minted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&minted.stderr)
+    );
+    let link: serde_json::Value = serde_json::from_slice(&minted.stdout).unwrap();
+    assert_eq!(link["readOnly"], true);
+    let url = link["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{base}/console/link?token=")),
+        "{url}"
+    );
+    let expires: chrono::DateTime<chrono::Utc> =
+        link["expiresAt"].as_str().unwrap().parse().unwrap();
+    let ttl = expires - chrono::Utc::now();
+    assert!(
+        ttl > chrono::Duration::minutes(29) && ttl <= chrono::Duration::minutes(30),
+        "{ttl}"
+    );
+    let opened = client().get(url).send().await.unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    assert!(opened.headers().contains_key("set-cookie"));
+
+    let unknown = run(&vars, &["console", "link", "nobody"]).await;
+    assert_eq!(
+        unknown.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+    let bad = run(&vars, &["console", "link", "acme", "--ttl", "9d"]).await;
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("between 1m and 7d"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
