@@ -182,8 +182,11 @@ async fn process(inner: &Inner, job: &Job, message: &WorkMessage) -> Step {
         }
     }
     // From the registry when it has applied what the router saw, else from the ledger.
-    let cached = (job.ledger_sequence)
-        .and_then(|seq| inner.registry.webhook_as_of(&job.tenant, &job.webhook_id, seq));
+    let cached = (job.ledger_sequence).and_then(|seq| {
+        inner
+            .registry
+            .webhook_as_of(&job.tenant, &job.webhook_id, seq)
+    });
     let webhook = match cached {
         Some(webhook) => webhook,
         None => match inner.load(&job.tenant, &job.webhook_id).await {

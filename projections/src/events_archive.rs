@@ -222,7 +222,13 @@ pub struct ArchiveScope {
     pub before_sequence: Option<u64>,
 }
 
-type Row = (i64, String, i64, Vec<u8>, sqlx::types::Json<Vec<(String, String)>>);
+type Row = (
+    i64,
+    String,
+    i64,
+    Vec<u8>,
+    sqlx::types::Json<Vec<(String, String)>>,
+);
 
 /// Nanoseconds since the Unix epoch (saturating: stream times are well inside `i64`).
 fn unix_nanos(t: DateTime<Utc>) -> i64 {
@@ -270,16 +276,18 @@ pub fn read(
     });
     pages
         .map_ok(|rows| {
-            futures::stream::iter(rows.into_iter().map(|(sequence, subject, nanos, payload, headers)| {
-                Ok(RawMessage {
-                    subject,
-                    sequence: u64::try_from(sequence).unwrap_or(0),
-                    time: DateTime::from_timestamp_nanos(nanos),
-                    payload: payload.into(),
-                    pending: 0,
-                    headers: headers.0,
-                })
-            }))
+            futures::stream::iter(rows.into_iter().map(
+                |(sequence, subject, nanos, payload, headers)| {
+                    Ok(RawMessage {
+                        subject,
+                        sequence: u64::try_from(sequence).unwrap_or(0),
+                        time: DateTime::from_timestamp_nanos(nanos),
+                        payload: payload.into(),
+                        pending: 0,
+                        headers: headers.0,
+                    })
+                },
+            ))
         })
         .try_flatten()
 }
