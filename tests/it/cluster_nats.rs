@@ -47,7 +47,7 @@ async fn stream_leader(url: &str, name: &str) -> String {
 fn in_flight_only(delivered: &Delivered) {
     let routed_again = delivered.second_deliveries;
     assert!(
-        routed_again <= Load::TRIAL.per_second as usize * WEBHOOKS,
+        routed_again <= Load::trial().per_second as usize * WEBHOOKS,
         "events routed again: {routed_again}"
     );
     assert!(
@@ -64,9 +64,9 @@ async fn trial_1_three_replicas_on_a_three_node_cluster_deliver_every_pair_once(
     let replicas = replicas(&env, &cluster.url(), 3, 3).await;
     let setup = setup(&replicas[0].url("")).await;
     let started = Instant::now();
-    let published = publish(apis(&replicas), setup.key.clone(), Load::TRIAL).await;
-    let delivered = all_delivered(&env, &setup, Load::TRIAL, started, WITHIN).await;
-    let pairs = Load::TRIAL.events * WEBHOOKS;
+    let published = publish(apis(&replicas), setup.key.clone(), Load::trial()).await;
+    let delivered = all_delivered(&env, &setup, Load::trial(), started, WITHIN).await;
+    let pairs = Load::trial().events * WEBHOOKS;
     println!(
         "trial 1: {pairs} deliveries by 3 replicas in {:?} ({:.0}/s), published in {:?}; \
          {} duplicates, {} 503s",
@@ -89,9 +89,9 @@ async fn trial_2_a_nats_node_killed_mid_run_and_restarted_loses_nothing() {
     let replicas = replicas(&env, &url, 3, 3).await;
     let setup = setup(&replicas[0].url("")).await;
     let started = Instant::now();
-    let publisher = tokio::spawn(publish(apis(&replicas), setup.key.clone(), Load::TRIAL));
+    let publisher = tokio::spawn(publish(apis(&replicas), setup.key.clone(), Load::trial()));
 
-    received_at_least(&setup, Load::TRIAL.events * WEBHOOKS / 4).await;
+    received_at_least(&setup, Load::trial().events * WEBHOOKS / 4).await;
     // The node leading EVENTS (where every publish lands): its loss forces an election.
     let leader = stream_leader(&url, &env.nats.names().events_stream()).await;
     let node: usize = leader.trim_start_matches('n').parse().unwrap();
@@ -101,7 +101,7 @@ async fn trial_2_a_nats_node_killed_mid_run_and_restarted_loses_nothing() {
     cluster.restart(node).await;
 
     let published = publisher.await.unwrap();
-    let delivered = all_delivered(&env, &setup, Load::TRIAL, started, WITHIN).await;
+    let delivered = all_delivered(&env, &setup, Load::trial(), started, WITHIN).await;
     println!(
         "trial 2: node {leader} (EVENTS leader) killed after {killed_at} deliveries, restarted \
          after 500 more; {} duplicates ({} second deliveries), {} 503s (each with \
@@ -123,14 +123,14 @@ async fn trial_5_a_single_nats_server_restarted_under_load_loses_nothing() {
     let replicas = replicas(&env, &url, 1, 3).await;
     let setup = setup(&replicas[0].url("")).await;
     let started = Instant::now();
-    let publisher = tokio::spawn(publish(apis(&replicas), setup.key.clone(), Load::TRIAL));
+    let publisher = tokio::spawn(publish(apis(&replicas), setup.key.clone(), Load::trial()));
 
-    received_at_least(&setup, Load::TRIAL.events * WEBHOOKS / 4).await;
+    received_at_least(&setup, Load::trial().events * WEBHOOKS / 4).await;
     let restarted_at = setup.receiver.count();
     server.restart().await;
 
     let published = publisher.await.unwrap();
-    let delivered = all_delivered(&env, &setup, Load::TRIAL, started, WITHIN).await;
+    let delivered = all_delivered(&env, &setup, Load::trial(), started, WITHIN).await;
     println!(
         "trial 5: nats-server killed and restarted after {restarted_at} deliveries; {} \
          duplicates ({} second deliveries), {} 503s (each with Retry-After), {} unanswered",

@@ -30,16 +30,16 @@ async fn trial_3_a_replica_killed_mid_run_has_its_jobs_redelivered_by_the_others
     let publisher = tokio::spawn(publish(
         apis(&replicas[..2]),
         setup.key.clone(),
-        Load::TRIAL,
+        Load::trial(),
     ));
 
-    received_at_least(&setup, Load::TRIAL.events * WEBHOOKS / 3).await;
+    received_at_least(&setup, Load::trial().events * WEBHOOKS / 3).await;
     replicas[2].kill().await;
     let killed_at = Instant::now();
     let at_kill = setup.receiver.count();
 
     publisher.await.unwrap();
-    let delivered = all_delivered(&env, &setup, Load::TRIAL, started, WITHIN).await;
+    let delivered = all_delivered(&env, &setup, Load::trial(), started, WITHIN).await;
     println!(
         "trial 3: replica killed after {at_kill} deliveries; all delivered {:?} after the \
          kill (ack wait 5 s); {} duplicates",
@@ -106,16 +106,16 @@ async fn trial_6_a_projector_killed_during_its_batches_leaves_views_equal_to_a_r
     // The API waits for its writes to be projected: the projector must be up for the setup.
     let setup = setup(&workers[0].url("")).await;
     let started = Instant::now();
-    let publisher = tokio::spawn(publish(apis(&workers), setup.key.clone(), Load::TRIAL));
+    let publisher = tokio::spawn(publish(apis(&workers), setup.key.clone(), Load::trial()));
 
     // Under this load the deliveries view applies a batch of facts every few milliseconds:
     // a SIGKILL lands in or between batches, and a half batch would show below.
-    received_at_least(&setup, Load::TRIAL.events * WEBHOOKS / 3).await;
+    received_at_least(&setup, Load::trial().events * WEBHOOKS / 3).await;
     projector.kill().await;
     let _second = Replica::start(&env, &url, 3, "projector", REPLICA_VARS).await;
 
     publisher.await.unwrap();
-    all_delivered(&env, &setup, Load::TRIAL, started, WITHIN).await;
+    all_delivered(&env, &setup, Load::trial(), started, WITHIN).await;
     views_caught_up(&env).await;
     equal_to_a_rebuild(&env).await;
 }

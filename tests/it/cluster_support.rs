@@ -4,9 +4,10 @@
 //!
 //! The load is 20,000 events into 10 webhooks (200,000 deliveries) per trial. The
 //! suite runs the debug binary on two shared cores beside three nats-servers and PostgreSQL,
-//! where that is minutes per trial; [`Load::TRIAL`] scales it to 400 events at 40/s (4,000
+//! where that is minutes per trial; [`Load::trial()`] scales it to 400 events at 40/s (4,000
 //! deliveries in ~10 s) so the six trials together take a few minutes. Every fault still lands
-//! mid-run with deliveries in flight. `hookledger bench`-style figures at full size come from
+//! mid-run with deliveries in flight. `HOOKLEDGER_TRIAL_EVENTS=20000 HOOKLEDGER_TRIAL_RATE=400`
+//! runs them at the size (BENCHMARKS.md "Scale-out" has such a run, release binary). `hookledger bench`-style figures at full size come from
 //! `cluster_scale` (ignored by default, see BENCHMARKS.md).
 //!
 //! The publisher sends each event to the next replica's API in turn; a 503 (which must carry
@@ -37,11 +38,20 @@ pub struct Load {
 }
 
 impl Load {
-    /// What each fault trial sends (see the module doc for why not 20,000).
-    pub const TRIAL: Load = Load {
-        events: 400,
-        per_second: 40,
-    };
+    /// What each fault trial sends: 400 events at 40/s, or `HOOKLEDGER_TRIAL_EVENTS` at
+    /// `HOOKLEDGER_TRIAL_RATE` a second (see the module doc for why not 20,000 by default).
+    pub fn trial() -> Load {
+        let var = |name: &str, default: usize| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        Load {
+            events: var("HOOKLEDGER_TRIAL_EVENTS", 400),
+            per_second: u32::try_from(var("HOOKLEDGER_TRIAL_RATE", 40)).unwrap_or(40),
+        }
+    }
 }
 
 /// The dispatcher settings every trial's replicas run with: a short ack wait, so a killed
@@ -197,6 +207,9 @@ pub async fn all_delivered(
     within: Duration,
 ) -> Delivered {
     let want = load.events * WEBHOOKS;
+    // A larger load takes longer to publish: three times its publishing time at least.
+    let publishing = Duration::from_secs_f64(load.events as f64 / f64::from(load.per_second));
+    let within = within.max(publishing * 3);
     eventually(within, || async {
         // Counting is cheap; the pairs (a copy of every request) only once there are enough.
         let count = setup.receiver.count();

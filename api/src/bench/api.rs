@@ -209,25 +209,7 @@ async fn tenant(
     id: &str,
     webhooks: usize,
 ) -> anyhow::Result<String> {
-    let tenant: Value = http
-        .post(format!("{base}/v1/admin/tenants"))
-        .bearer_auth(token)
-        .json(&json!({"id": id}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let key = tenant["apiKey"]["key"]
-        .as_str()
-        .context("tenant key")?
-        .to_owned();
-    http.post(format!("{base}/v1/event-types"))
-        .header("x-api-key", &key)
-        .json(&json!({"name": "lead.created"}))
-        .send()
-        .await?
-        .error_for_status()?;
+    let key = crate::bench::tenant_over_http(http, base, token, id, "lead.created").await?;
     seed(http, base, &key, &CREATES[0], webhooks).await?;
     seed(http, base, &key, &CREATES[1], webhooks).await?;
     Ok(key)

@@ -35,6 +35,7 @@ use hookledger_projections::View;
 use sqlx::postgres::PgPoolOptions;
 
 use crate::Config;
+use crate::bench::percentiles;
 use crate::cli::audit::show::{AsOf, as_of};
 
 /// What `hookledger bench audit` runs.
@@ -300,24 +301,6 @@ async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> std::io::R
         tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut text).await?;
     }
     Ok(text)
-}
-
-/// Latency percentiles of a sample, in milliseconds.
-fn percentiles(samples: &mut [Duration]) -> String {
-    if samples.is_empty() {
-        return "no samples".into();
-    }
-    samples.sort_unstable();
-    let at = |q: f64| {
-        samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
-    };
-    format!(
-        "p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        at(0.5),
-        at(0.95),
-        at(0.99),
-        at(1.0)
-    )
 }
 
 async fn run(

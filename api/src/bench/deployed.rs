@@ -133,13 +133,9 @@ struct Load {
 }
 
 impl Load {
-    async fn post(&self, path: &str, key: Option<&str>, body: Value) -> anyhow::Result<Value> {
+    async fn post(&self, path: &str, key: &str, body: Value) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.settings.against);
-        let request = self.http.post(&url).json(&body);
-        let request = match key {
-            Some(key) => request.header("x-api-key", key),
-            None => request.bearer_auth(&self.settings.operator_token),
-        };
+        let request = self.http.post(&url).json(&body).header("x-api-key", key);
         let response = request
             .send()
             .await
@@ -170,23 +166,18 @@ pub async fn deployed(config: &Config, settings: Settings) -> anyhow::Result<()>
         "bench-{}",
         uuid::Uuid::now_v7().simple().to_string()[20..].to_owned()
     );
-    let created = load
-        .post("/v1/admin/tenants", None, json!({"id": tenant}))
-        .await?;
-    let key = created["apiKey"]["key"]
-        .as_str()
-        .context("the new key")?
-        .to_owned();
-    load.post(
-        "/v1/event-types",
-        Some(&key),
-        json!({"name": "bench.event"}),
+    let key = crate::bench::tenant_over_http(
+        &load.http,
+        &s.against,
+        &s.operator_token,
+        &tenant,
+        "bench.event",
     )
     .await?;
     for i in 0..s.fanout {
         let url = format!("{}/w{i}", s.receiver);
         let body = json!({"name": format!("bench {i}"), "url": url, "events": ["bench.event"]});
-        load.post("/v1/webhooks", Some(&key), body).await?;
+        load.post("/v1/webhooks", &key, body).await?;
     }
 
     let names = Names::new(&config.nats.prefix, &config.nats.events_subject)?;

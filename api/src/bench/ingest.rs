@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -39,21 +38,14 @@ pub async fn ingest(settings: Settings) -> anyhow::Result<()> {
         "ingest-{}",
         uuid::Uuid::now_v7().simple().to_string()[20..].to_owned()
     );
-    let created = http
-        .post(format!("{}/v1/admin/tenants", settings.against))
-        .bearer_auth(&settings.operator_token)
-        .json(&json!({"id": tenant}))
-        .send()
-        .await
-        .context("creating the bench tenant")?;
-    if !created.status().is_success() {
-        bail!("creating the bench tenant: {}", created.status());
-    }
-    let created: Value = created.json().await?;
-    let key = created["apiKey"]["key"]
-        .as_str()
-        .context("the new key")?
-        .to_owned();
+    let key = crate::bench::tenant_over_http(
+        &http,
+        &settings.against,
+        &settings.operator_token,
+        &tenant,
+        "bench.event",
+    )
+    .await?;
     for batch in [1, settings.batch.max(1)] {
         phase(&http, &settings, &key, batch).await?;
     }

@@ -19,21 +19,7 @@ use hookledger_domain::webhook::{
 };
 
 use crate::Config;
-
-/// Latency percentiles of a sample, in milliseconds.
-fn percentiles(samples: &mut [Duration]) -> String {
-    samples.sort_unstable();
-    let at = |q: f64| {
-        samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
-    };
-    format!(
-        "p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        at(0.5),
-        at(0.95),
-        at(0.99),
-        at(1.0)
-    )
-}
+use crate::bench::percentiles;
 
 fn report(phase: &str, count: usize, elapsed: Duration, samples: &mut [Duration]) {
     println!(

@@ -16,7 +16,7 @@
 //!   1,000 webhooks and 100,000 deliveries.
 //! - [`scratch`]: the throw-away prefix and database every benchmark (and the test harness)
 //!   runs on.
-//! - this file: what else they share (process usage, clocks).
+//! - this file: what else they share (latency percentiles, a tenant over HTTP).
 //!
 //! A new benchmark is a module here and a `BenchCommand` in [`crate::cli`].
 
@@ -31,3 +31,58 @@ pub mod ledger;
 pub mod projections;
 pub mod receiver;
 pub mod scratch;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+/// Latency percentiles of a sample, in milliseconds (sorts it).
+pub(crate) fn percentiles(samples: &mut [Duration]) -> String {
+    if samples.is_empty() {
+        return "no samples".into();
+    }
+    samples.sort_unstable();
+    let at = |q: f64| {
+        samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+    };
+    format!(
+        "p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        at(0.5),
+        at(0.95),
+        at(0.99),
+        at(1.0)
+    )
+}
+
+/// Creates tenant `id` over a server's admin API (operator `token`) with `event_type` in its
+/// catalog; answers its first API key.
+pub(crate) async fn tenant_over_http(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    event_type: &str,
+) -> anyhow::Result<String> {
+    let created: Value = http
+        .post(format!("{base}/v1/admin/tenants"))
+        .bearer_auth(token)
+        .json(&json!({"id": id}))
+        .send()
+        .await
+        .with_context(|| format!("creating tenant {id} at {base}"))?
+        .error_for_status()?
+        .json()
+        .await?;
+    let key = created["apiKey"]["key"]
+        .as_str()
+        .context("the new tenant's key")?
+        .to_owned();
+    http.post(format!("{base}/v1/event-types"))
+        .header("x-api-key", &key)
+        .json(&json!({"name": event_type}))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(key)
+}

@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::Config;
+use crate::bench::percentiles;
 
 const CATALOG: [&str; 3] = ["lead.created", "lead.won", "deal.closed"];
 
@@ -417,22 +418,4 @@ async fn live_lag(
         percentiles(&mut lags)
     );
     Ok(())
-}
-
-/// Latency percentiles of a sample, in milliseconds.
-fn percentiles(samples: &mut [Duration]) -> String {
-    if samples.is_empty() {
-        return "no samples".into();
-    }
-    samples.sort_unstable();
-    let at = |q: f64| {
-        samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
-    };
-    format!(
-        "p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        at(0.5),
-        at(0.95),
-        at(0.99),
-        at(1.0)
-    )
 }
