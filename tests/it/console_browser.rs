@@ -88,7 +88,18 @@ async fn in_a_browser_a_tenant_signs_in_creates_a_webhook_sees_its_delivery_trav
         "success"
     );
     assert_eq!(browser.text("#attempts tr.attempt td.status").await, "200");
+    browser.click("#attempts details.sent summary").await;
+    let sent = browser.text("#attempts pre.sent-body").await;
+    assert!(
+        sent.contains(r#""leadId":"lead-1""#),
+        "the request, reconstructed: {sent}"
+    );
     browser.screenshot("delivery").await;
+    browser
+        .goto(&app.url(&format!("/console/webhooks/{id}/stats")))
+        .await;
+    assert!(browser.has("#chart-deliveries-over-time rect").await);
+    browser.screenshot("stats-over-time").await;
 
     browser
         .goto(&app.url(&format!("/console/webhooks/{id}")))
