@@ -186,8 +186,18 @@ async fn load(
     let tenants: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
     let hooks: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
     let ids: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+    // A join from the keys, not `IN (SELECT … UNNEST …)`: on a table without statistics (a
+    // rebuild's shadow) the planner chose a hash semi-join over a full scan for the IN form,
+    // one scan per batch; from the keys it probes the primary key.
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("d.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM {} WHERE (tenant, webhook_id, id) IN (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]))",
+        "SELECT DISTINCT ON (d.tenant, d.webhook_id, d.id) {columns}
+           FROM UNNEST($1::text[], $2::text[], $3::text[]) AS k(tenant, webhook_id, id)
+           JOIN {} d ON d.tenant = k.tenant AND d.webhook_id = k.webhook_id AND d.id = k.id",
         target.table("deliveries")
     ))
     .bind(&tenants)
