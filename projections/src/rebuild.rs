@@ -148,7 +148,22 @@ async fn rebuild_one(
     let applied = match view {
         _ if head == 0 => 0,
         View::Ledger => fill_ledger(nats, pool, conn, head, &progress).await?,
-        View::Deliveries => fill_deliveries(nats, conn, head, &progress).await?,
+        View::Deliveries => {
+            // The fold looks up each batch's deliveries by primary key in the shadow table,
+            // which has no statistics while it fills: left to itself the planner hash-joins
+            // over a full scan of it, once per batch (quadratic in the deliveries). Probing the
+            // index is always right here; the session is the rebuild's own.
+            sqlx::query("SET enable_hashjoin = off")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("SET enable_mergejoin = off")
+                .execute(&mut *conn)
+                .await?;
+            let filled = fill_deliveries(nats, conn, head, &progress).await;
+            sqlx::query("RESET enable_hashjoin").execute(&mut *conn).await?;
+            sqlx::query("RESET enable_mergejoin").execute(&mut *conn).await?;
+            filled?
+        }
     };
     let indexing = Instant::now();
     // The big tables get their indexes and statistics side by side, each on a connection of
