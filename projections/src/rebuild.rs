@@ -160,8 +160,12 @@ async fn rebuild_one(
                 .execute(&mut *conn)
                 .await?;
             let filled = fill_deliveries(nats, conn, head, &progress).await;
-            sqlx::query("RESET enable_hashjoin").execute(&mut *conn).await?;
-            sqlx::query("RESET enable_mergejoin").execute(&mut *conn).await?;
+            sqlx::query("RESET enable_hashjoin")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("RESET enable_mergejoin")
+                .execute(&mut *conn)
+                .await?;
             filled?
         }
     };
