@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::commands::webhook_id;
 use super::form::{Form, refuse_write};
-use super::layout::{csrf_field, failure_page, page, render, when};
+use super::layout::{csrf_field, failure_page, page, page_or_failure, render, when};
 use super::sent::{SentEvent, request_block};
 use super::session::TenantSession;
 use crate::AppState;
@@ -40,10 +40,7 @@ pub(crate) async fn list(
     Query(q): Query<ListQuery>,
 ) -> Response {
     let chrome = s.chrome("webhooks");
-    match list_page(&s, &state, &raw, q).await {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    page_or_failure(&chrome, list_page(&s, &state, &raw, q).await).await
 }
 
 async fn list_page(
@@ -57,14 +54,11 @@ async fn list_page(
         return Err(ApiError::NotFound("webhook"));
     }
     let status = q.status.filter(|v| !v.is_empty());
-    if let Some(st) = &status
-        && !["pending", "succeeded", "failed"].contains(&st.as_str())
-    {
-        return Err(ApiError::field(
-            "status",
-            "must be one of pending, succeeded, failed",
-        ));
-    }
+    crate::http::routes::one_of(
+        "status",
+        status.as_deref(),
+        crate::http::routes::DELIVERY_STATUSES,
+    )?;
     let event = q.event.filter(|v| !v.is_empty());
     let page_no = q.page.unwrap_or(1).max(1);
     let filter = DeliveryFilter {
@@ -201,10 +195,7 @@ pub(crate) async fn detail(
         Ok::<_, ApiError>(page(&chrome, &format!("Delivery {}", d.id), body))
     }
     .await;
-    match result {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    page_or_failure(&chrome, result).await
 }
 
 pub(crate) async fn redeliver(

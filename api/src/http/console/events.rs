@@ -6,13 +6,12 @@
 //! the tenant is part of the query.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use hookledger_domain::ids::EventId;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{failure_page, page, render, when};
+use super::layout::{page, page_or_failure, when};
 use super::session::TenantSession;
 use crate::AppState;
 use crate::http::error::ApiError;
@@ -40,10 +39,7 @@ pub(crate) async fn show(
 
 async fn respond(s: &TenantSession, state: &AppState, raw: Option<String>) -> Response {
     let chrome = s.chrome("events");
-    match event_page(s, state, raw).await {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    page_or_failure(&chrome, event_page(s, state, raw).await).await
 }
 
 fn lookup_form(value: &str) -> Markup {

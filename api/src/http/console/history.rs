@@ -7,7 +7,6 @@
 //! `history::as_of` query as `GET /v1/webhooks/{id}?asOf=`.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use hookledger_projections::webhooks::WebhookRow;
@@ -16,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::commands::webhook_id;
-use super::layout::{exact, failure_page, page, render, when};
+use super::layout::{exact, page, page_or_failure, when};
 use super::session::TenantSession;
 use crate::AppState;
 use crate::http::error::ApiError;
@@ -76,10 +75,7 @@ pub(crate) async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Response {
     let chrome = s.chrome("webhooks");
-    match history_page(&s, &state, &raw, q).await {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    page_or_failure(&chrome, history_page(&s, &state, &raw, q).await).await
 }
 
 async fn history_page(

@@ -182,6 +182,17 @@ pub(crate) async fn failure_page(chrome: &Chrome<'_>, error: ApiError) -> Respon
     render(status, page(chrome, &problem.title, problem_box(&problem)))
 }
 
+/// The page, or the failure page of its error (a 4xx/5xx with the API's problem in it).
+pub(crate) async fn page_or_failure(
+    chrome: &Chrome<'_>,
+    page: Result<Markup, ApiError>,
+) -> Response {
+    match page {
+        Ok(markup) => render(StatusCode::OK, markup),
+        Err(e) => failure_page(chrome, e).await,
+    }
+}
+
 /// A failure before any session is known (in an extractor).
 pub(crate) fn failure(error: ApiError) -> Response {
     let status = match &error {

@@ -11,7 +11,7 @@ use maud::html;
 use sha2::{Digest, Sha256};
 
 use super::form::{Form, refuse_csrf};
-use super::layout::{PUBLIC, csrf_field, failure_page, page, render, when};
+use super::layout::{PUBLIC, csrf_field, failure_page, page, page_or_failure, render, when};
 use super::links;
 use super::session::{OperatorSession, Session};
 use super::signin::signed_in;
@@ -112,10 +112,7 @@ pub(crate) async fn overview(s: OperatorSession, State(state): State<AppState>) 
         }))
     }
     .await;
-    match result {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    page_or_failure(&chrome, result).await
 }
 
 pub(crate) async fn tenant(
@@ -143,10 +140,7 @@ pub(crate) async fn tenant(
         }))
     }
     .await;
-    match result {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    page_or_failure(&chrome, result).await
 }
 
 pub(crate) async fn mint_link(

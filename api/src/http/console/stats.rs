@@ -7,13 +7,12 @@
 //! show totals; a chart over time needs a time-bucketed view (not built yet).
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use hookledger_projections::stats::Stats;
 use hookledger_projections::webhooks::ListFilter;
 use maud::{Markup, html};
 
-use super::layout::{failure_page, page, render, when};
+use super::layout::{page, page_or_failure, when};
 use super::session::TenantSession;
 use crate::AppState;
 use crate::http::error::ApiError;
@@ -96,8 +95,5 @@ pub(crate) async fn tenant(s: TenantSession, State(state): State<AppState>) -> R
         }))
     }
     .await;
-    match result {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    page_or_failure(&chrome, result).await
 }

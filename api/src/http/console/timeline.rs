@@ -10,7 +10,6 @@
 //! lines break there instead of dropping to zero.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use hookledger_projections::timeline::{Bucket, Range};
@@ -18,7 +17,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::commands::{self, webhook_id};
-use super::layout::{failure_page, page, render};
+use super::layout::{page, page_or_failure};
 use super::session::TenantSession;
 use crate::AppState;
 use crate::http::error::ApiError;
@@ -63,10 +62,7 @@ pub(crate) async fn webhook(
         Ok::<_, ApiError>(page(&chrome, &format!("{} · over time", row.name), body))
     }
     .await;
-    match result {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    page_or_failure(&chrome, result).await
 }
 
 /// The three charts of a series.

@@ -18,7 +18,8 @@ use maud::{Markup, html};
 use super::commands::{self, webhook_id};
 use super::form::{Form, refuse_write};
 use super::layout::{
-    Chrome, ShownProblem, csrf_field, failure_page, page, problem_box, problem_of, render,
+    Chrome, ShownProblem, csrf_field, failure_page, page, page_or_failure, problem_box, problem_of,
+    render,
 };
 use super::session::TenantSession;
 use crate::AppState;
@@ -68,10 +69,7 @@ pub(crate) async fn confirm(
         Ok::<_, ApiError>(page(&chrome, &format!("Delete {}", row.name), form))
     }
     .await;
-    match result {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    page_or_failure(&chrome, result).await
 }
 
 pub(crate) async fn delete(

@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use super::commands::{self, webhook_id};
 use super::form::{Form, refuse_write};
-use super::layout::{ShownProblem, failure_page, page, problem_of, render, when};
+use super::layout::{ShownProblem, failure_page, page, page_or_failure, problem_of, render, when};
 use super::session::TenantSession;
 use super::webhook_form::{self, Values};
 use crate::AppState;
@@ -45,22 +45,16 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    match list_page(&s, &state, q).await {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&s.chrome("webhooks"), e).await,
-    }
+    page_or_failure(&s.chrome("webhooks"), list_page(&s, &state, q).await).await
 }
 
 async fn list_page(s: &TenantSession, state: &AppState, q: ListQuery) -> Result<Markup, ApiError> {
     let status = q.status.filter(|v| !v.is_empty());
-    if let Some(status) = &status
-        && !["active", "paused", "disabled"].contains(&status.as_str())
-    {
-        return Err(ApiError::field(
-            "status",
-            "must be one of active, paused, disabled",
-        ));
-    }
+    crate::http::routes::one_of(
+        "status",
+        status.as_deref(),
+        crate::http::routes::WEBHOOK_STATUSES,
+    )?;
     let event = q.event.filter(|v| !v.is_empty());
     let page_no = q.page.unwrap_or(1).max(1);
     let filter = ListFilter {
@@ -272,10 +266,7 @@ pub(crate) async fn show(
     Path(raw): Path<String>,
 ) -> Response {
     let chrome = s.chrome("webhooks");
-    match show_page(&s, &state, &raw).await {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    page_or_failure(&chrome, show_page(&s, &state, &raw).await).await
 }
 
 async fn show_page(s: &TenantSession, state: &AppState, raw: &str) -> Result<Markup, ApiError> {
@@ -327,10 +318,7 @@ pub(crate) async fn edit_form(
         Ok::<_, ApiError>(page(&chrome, &format!("Edit {}", row.name), form))
     }
     .await;
-    match result {
-        Ok(markup) => render(StatusCode::OK, markup),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    page_or_failure(&chrome, result).await
 }
 
 pub(crate) async fn update(

@@ -281,14 +281,7 @@ async fn list(
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<Paged<DeliveryOut>>, ApiError> {
     let (page, limit) = paging.resolve()?;
-    if let Some(status) = query.status.as_deref()
-        && !["pending", "succeeded", "failed"].contains(&status)
-    {
-        return Err(ApiError::field(
-            "status",
-            "must be one of pending, succeeded, failed",
-        ));
-    }
+    super::support::one_of("status", query.status.as_deref(), super::DELIVERY_STATUSES)?;
     if query.event.as_ref().is_some_and(|e| e.len() > 255) {
         return Err(ApiError::field("event", "must be at most 255 characters"));
     }

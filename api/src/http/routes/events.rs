@@ -269,7 +269,7 @@ async fn publish(
         if data.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }
-        encoded.push((event, data));
+        encoded.push((event, bytes::Bytes::from(data)));
     }
     // Every publish is sent before any ack is awaited (one client: in order, pipelined).
     let stored = futures::future::try_join_all(encoded.iter().map(|(event, data)| {
@@ -278,7 +278,7 @@ async fn publish(
             event.event_type.as_str(),
             &event.id,
             event.occurred_at,
-            data.clone().into(),
+            data.clone(),
         )
     }))
     .await?;

@@ -35,6 +35,12 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use paging::{Paged, Paging};
+pub(crate) use support::one_of;
+
+/// The values of a webhook list's `status` filter.
+pub(crate) const WEBHOOK_STATUSES: &[&str] = &["active", "paused", "disabled"];
+/// The values of a delivery list's `status` filter.
+pub(crate) const DELIVERY_STATUSES: &[&str] = &["pending", "succeeded", "failed"];
 
 use crate::AppState;
 use crate::http::error::ApiError;

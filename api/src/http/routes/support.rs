@@ -172,3 +172,14 @@ pub(crate) async fn apply_change(
     }
     Ok(version)
 }
+
+/// A list's `field` filter must be one of `allowed` (422 naming it otherwise).
+pub(crate) fn one_of(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !allowed.contains(&v) => Err(ApiError::field(
+            field,
+            format!("must be one of {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -131,14 +131,7 @@ async fn list(
     Extension(runtime): Extension<Arc<HttpRuntime>>,
 ) -> Result<Response, ApiError> {
     let (page, limit) = paging.resolve()?;
-    if let Some(status) = query.status.as_deref()
-        && !["active", "paused", "disabled"].contains(&status)
-    {
-        return Err(ApiError::field(
-            "status",
-            "must be one of active, paused, disabled",
-        ));
-    }
+    super::support::one_of("status", query.status.as_deref(), super::WEBHOOK_STATUSES)?;
     if query.event.as_ref().is_some_and(|e| e.len() > 255) {
         return Err(ApiError::field("event", "must be at most 255 characters"));
     }
