@@ -137,6 +137,8 @@ impl Inner {
                 _ => None,
             },
             trigger: job.trigger,
+            response_headers: Default::default(),
+            closes: None,
         };
         let labels = [
             ("outcome", result.outcome.as_str()),

@@ -9,6 +9,8 @@
 //! The `type` strings and the [`AttemptOutcome`] codes are stable API (they appear in delivery
 //! listings and metrics labels): never rename one.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +73,24 @@ pub enum DeliveryTrigger {
     Test,
 }
 
+/// How a delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryEnd {
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryEnd {
+    /// The delivery status it leaves: `succeeded` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// `delivery.attempted`: one HTTP try and its result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -93,11 +113,41 @@ pub struct AttemptRecord {
     /// When the next attempt is scheduled; `None` when this was the last one.
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub trigger: DeliveryTrigger,
+    /// The response's headers: names lower-case, a repeated header's values joined with `, `,
+    /// at most [`AttemptRecord::MAX_RESPONSE_HEADERS`] of them. Empty without a response (and
+    /// in facts written before headers were kept).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_headers: BTreeMap<String, String>,
+    /// Set when this attempt is the delivery's last: the delivery ends with it, and no
+    /// `delivery.succeeded` / `delivery.failed` fact follows (one fact, one write, instead of
+    /// two). Absent on facts written before, which are followed by a closing fact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closes: Option<DeliveryEnd>,
 }
 
 impl AttemptRecord {
     /// The most bytes of a response body a fact keeps.
     pub const MAX_RESPONSE_BODY: usize = 2048;
+    /// The most response headers a fact keeps.
+    pub const MAX_RESPONSE_HEADERS: usize = 64;
+
+    /// The closing this attempt carries (`closes`), as the separate fact would have said it.
+    pub fn closing(&self) -> Option<(DeliveryEnd, DeliveryClosed)> {
+        let end = self.closes?;
+        Some((
+            end,
+            DeliveryClosed {
+                delivery_id: self.delivery_id.clone(),
+                tenant: self.tenant.clone(),
+                webhook_id: self.webhook_id.clone(),
+                event_id: self.event_id.clone(),
+                event_type: self.event_type.clone(),
+                attempts: self.attempt,
+                at: self.at,
+                reason: (end == DeliveryEnd::Failed).then_some(self.outcome),
+            },
+        ))
+    }
 
     /// The first [`Self::MAX_RESPONSE_BODY`] bytes of `body`, cut at a character boundary,
     /// with invalid UTF-8 replaced.
@@ -175,6 +225,24 @@ impl DeliveryFact {
         }
     }
 
+    /// How the delivery ended, if this fact ends it: a closing fact, or an attempt that
+    /// `closes` it.
+    pub fn end(&self) -> Option<DeliveryEnd> {
+        match self {
+            Self::Attempted(a) => a.closes,
+            Self::Succeeded(_) => Some(DeliveryEnd::Succeeded),
+            Self::Failed(_) => Some(DeliveryEnd::Failed),
+        }
+    }
+
+    /// The number of the delivery's latest attempt as of this fact.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Self::Attempted(a) => a.attempt,
+            Self::Succeeded(c) | Self::Failed(c) => c.attempts,
+        }
+    }
+
     /// The JetStream deduplication id: `<deliveryId>:<attempt>` for an attempt,
     /// `<deliveryId>:succeeded` or `<deliveryId>:failed` for the end of a delivery.
     pub fn msg_id(&self) -> String {
@@ -235,6 +303,8 @@ mod tests {
             response_body: Some("busy".into()),
             next_attempt_at: Some(at("2025-01-01T00:02:00Z")),
             trigger: DeliveryTrigger::Event,
+            response_headers: Default::default(),
+            closes: None,
         });
         let data = json!({
             "deliveryId": DLV, "tenant": "acme", "webhookId": WH, "eventId": "evt-1",
@@ -248,6 +318,55 @@ mod tests {
         assert_eq!(
             (fact.tenant().as_str(), fact.webhook_id().as_str()),
             ("acme", WH)
+        );
+    }
+
+    #[test]
+    fn an_attempt_that_closes_its_delivery_says_so_and_keeps_response_headers() {
+        let mut record = AttemptRecord {
+            delivery_id: DLV.parse().unwrap(),
+            tenant: "acme".parse().unwrap(),
+            webhook_id: WH.parse().unwrap(),
+            event_id: "evt-1".parse().unwrap(),
+            event_type: "lead.created".into(),
+            attempt: 4,
+            at: at("2025-01-01T00:00:05Z"),
+            outcome: AttemptOutcome::Timeout,
+            response_status: None,
+            latency_ms: 30_000,
+            error: Some("timed out".into()),
+            response_body: None,
+            next_attempt_at: None,
+            trigger: DeliveryTrigger::Event,
+            response_headers: [("content-type".to_owned(), "text/plain".to_owned())].into(),
+            closes: Some(DeliveryEnd::Failed),
+        };
+        let fact = DeliveryFact::Attempted(record.clone());
+        let json = serde_json::to_value(&fact).unwrap();
+        assert_eq!(json["data"]["closes"], "failed");
+        assert_eq!(
+            json["data"]["responseHeaders"],
+            json!({"content-type": "text/plain"})
+        );
+        assert_eq!(serde_json::from_value::<DeliveryFact>(json).unwrap(), fact);
+        assert_eq!(
+            (fact.end(), fact.attempts()),
+            (Some(DeliveryEnd::Failed), 4)
+        );
+        assert_eq!(
+            record.closing(),
+            Some((DeliveryEnd::Failed, closed(Some(AttemptOutcome::Timeout))))
+        );
+
+        record.closes = None;
+        record.response_headers.clear();
+        let json = serde_json::to_value(DeliveryFact::Attempted(record.clone())).unwrap();
+        assert!(
+            json["data"].get("closes").is_none() && json["data"].get("responseHeaders").is_none()
+        );
+        assert_eq!(
+            (record.closing(), DeliveryFact::Attempted(record).end()),
+            (None, None)
         );
     }
 

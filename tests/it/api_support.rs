@@ -139,6 +139,8 @@ pub fn delivery(tenant: &str, webhook: &str, event_type: &str, success: bool) ->
         response_body: Some("ok".into()),
         next_attempt_at: None,
         trigger: DeliveryTrigger::Event,
+        response_headers: Default::default(),
+        closes: None,
     };
     let closed = DeliveryClosed {
         delivery_id,

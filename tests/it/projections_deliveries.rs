@@ -43,6 +43,8 @@ pub fn attempt(
         } else {
             DeliveryTrigger::Redeliver
         },
+        response_headers: Default::default(),
+        closes: None,
     })
 }
 

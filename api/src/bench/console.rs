@@ -216,6 +216,8 @@ fn facts(
         response_body: Some("ok".into()),
         next_attempt_at: None,
         trigger: DeliveryTrigger::Event,
+        response_headers: Default::default(),
+        closes: None,
     };
     let closed = DeliveryClosed {
         delivery_id: delivery,
