@@ -7,7 +7,8 @@
 //! - `delivery.attempted` numbered at or below the delivery's latest attempt is a repeat and
 //!   is ignored. A new attempt of a closed delivery (redeliver, recover) reopens it: `pending`.
 //! - `delivery.succeeded` / `delivery.failed` close the delivery; closing it again with the
-//!   same status is ignored.
+//!   same status is ignored. A new attempt that `closes` its delivery applies as the attempt
+//!   followed by its closing fact.
 //! - Stats count deliveries by their current status, so a failed delivery that later succeeds
 //!   moves from `failed` to `succeeded`.
 
@@ -109,7 +110,14 @@ pub(crate) async fn apply(
         }
         let row = rows.get_mut(&key).expect("inserted above");
         let changed = match fact {
-            DeliveryFact::Attempted(a) => attempted(row, a, sequence, delta, &mut attempts, &key),
+            DeliveryFact::Attempted(a) => {
+                let closing = a.closing();
+                let new = attempted(row, a, sequence, delta, &mut attempts, &key);
+                if let (true, Some((end, c))) = (new, closing) {
+                    closed(row, c, end.as_str(), sequence, delta);
+                }
+                new
+            }
             DeliveryFact::Succeeded(c) => closed(row, c, "succeeded", sequence, delta),
             DeliveryFact::Failed(c) => closed(row, c, "failed", sequence, delta),
         };
