@@ -2,16 +2,17 @@
 //!
 //! The result is data ([`AttemptResult`]): a closed [`AttemptOutcome`] code, the status, the
 //! latency (until the response head arrived), a short error text for people, the start of the
-//! response body (at most `response_excerpt_bytes`, cut at a character boundary) and the
-//! receiver's `Retry-After`. Nothing here decides about retries ([`crate::retry`]) or writes
-//! facts ([`crate::process`]).
+//! response body (at most `response_excerpt_bytes`, cut at a character boundary), the
+//! response headers (bounded, see [`response_headers`]) and the receiver's `Retry-After`.
+//! Nothing here decides about retries ([`crate::retry`]) or writes facts ([`crate::process`]).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
 use hookledger_domain::cause::one_line;
-use hookledger_domain::delivery::AttemptOutcome;
+use hookledger_domain::delivery::{AttemptOutcome, AttemptRecord};
 use hookledger_domain::webhook::HttpMethod;
 
 use crate::client::{DnsFailure, ForbiddenTarget, check_literal_host};
@@ -36,8 +37,14 @@ pub struct AttemptResult {
     pub latency: Duration,
     pub error: Option<String>,
     pub response_body: Option<String>,
+    /// The response's headers as [`response_headers`] bounds them; empty without a response.
+    pub response_headers: BTreeMap<String, String>,
     pub retry_after: Option<Duration>,
 }
+
+/// The most bytes of one response header's value an attempt keeps: a receiver's headers land
+/// in a fact, a projection row and a page, so a runaway cookie must not make them large.
+pub const MAX_HEADER_VALUE: usize = 1024;
 
 impl AttemptResult {
     /// A result without a request (paused webhook, refused target).
@@ -48,6 +55,7 @@ impl AttemptResult {
             latency: Duration::ZERO,
             error: Some(error.into()),
             response_body: None,
+            response_headers: BTreeMap::new(),
             retry_after: None,
         }
     }
@@ -103,6 +111,7 @@ pub async fn send(
     let retry_after = (response.headers().get(reqwest::header::RETRY_AFTER))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, Utc::now()));
+    let response_headers = response_headers(response.headers());
     let mut head = Vec::new();
     let mut body_error = None;
     while head.len() < excerpt_bytes {
@@ -130,8 +139,36 @@ pub async fn send(
         latency,
         error: error.or(body_error),
         response_body: (!head.is_empty()).then(|| excerpt(&head, excerpt_bytes)),
+        response_headers,
         retry_after,
     }
+}
+
+/// The headers an attempt keeps of a response: the first
+/// [`AttemptRecord::MAX_RESPONSE_HEADERS`] names in the order the response sent them (later
+/// ones dropped, so the bound cannot push out the headers a receiver sends first, like
+/// `content-type`), each name once with its values joined by `, ` (how HTTP reads a repeated
+/// header; `set-cookie` is the exception HTTP knows, kept joined too so the shape stays one
+/// string per name), the joined value cut at [`MAX_HEADER_VALUE`] bytes at a character
+/// boundary, invalid UTF-8 replaced. Names are lower-case: `http` parses them so.
+pub fn response_headers(headers: &reqwest::header::HeaderMap) -> BTreeMap<String, String> {
+    let mut kept = BTreeMap::new();
+    // `keys()` yields each name once; `HeaderMap` keeps its entries in a vector in insertion
+    // order, and hyper inserts them as they arrive, so this is the response's order.
+    for name in headers.keys().take(AttemptRecord::MAX_RESPONSE_HEADERS) {
+        let mut joined = Vec::new();
+        for (i, value) in headers.get_all(name).iter().enumerate() {
+            if i > 0 {
+                joined.extend_from_slice(b", ");
+            }
+            joined.extend_from_slice(value.as_bytes());
+            if joined.len() > MAX_HEADER_VALUE {
+                break;
+            }
+        }
+        kept.insert(name.as_str().to_owned(), excerpt(&joined, MAX_HEADER_VALUE));
+    }
+    kept
 }
 
 /// The outcome of a request that got no response, and what to tell people about it.
@@ -173,6 +210,67 @@ mod tests {
         assert_eq!(excerpt(b"hello", 3), "hel");
         assert_eq!(excerpt("ééé".as_bytes(), 3), "é");
         assert_eq!(excerpt(&[0xff, b'a'], 10), "\u{fffd}a");
+    }
+
+    #[test]
+    fn response_headers_keep_the_first_names_join_repeats_and_cut_long_values() {
+        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+        let mut headers = HeaderMap::new();
+        headers.append("set-cookie", HeaderValue::from_static("a=1"));
+        headers.append("x-first", HeaderValue::from_static("one"));
+        headers.append("set-cookie", HeaderValue::from_static("b=2"));
+        headers.append("x-bytes", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let long = format!("{}é", "v".repeat(MAX_HEADER_VALUE - 1));
+        headers.append("x-long", HeaderValue::from_str(&long).unwrap());
+        for i in 0..AttemptRecord::MAX_RESPONSE_HEADERS {
+            let name = HeaderName::try_from(format!("x-more-{i:02}")).unwrap();
+            headers.append(name, HeaderValue::from_static("m"));
+        }
+
+        let kept = response_headers(&headers);
+        assert_eq!(kept.len(), AttemptRecord::MAX_RESPONSE_HEADERS);
+        assert_eq!(kept["set-cookie"], "a=1, b=2");
+        assert_eq!(kept["x-first"], "one");
+        assert_eq!(kept["x-bytes"], "caf\u{fffd}");
+        assert_eq!(
+            kept["x-long"],
+            "v".repeat(MAX_HEADER_VALUE - 1),
+            "cut before the é"
+        );
+        let last = AttemptRecord::MAX_RESPONSE_HEADERS - 4;
+        assert!(kept.contains_key(&format!("x-more-{:02}", last - 1)));
+        assert!(
+            !kept.contains_key(&format!("x-more-{last:02}")),
+            "names past the bound are dropped, the first ones kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_keeps_its_headers_with_lower_case_names() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _serve = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0; 4096];
+            let _ = socket.read(&mut buf).await;
+            let answer = b"HTTP/1.1 503 Service Unavailable\r\nX-Receiver: One\r\n\
+                Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 4\r\n\r\nbusy";
+            socket.write_all(answer).await.unwrap();
+        });
+        let request = HttpRequest {
+            method: HttpMethod::Post,
+            url: format!("http://{addr}/hook"),
+            headers: vec![],
+            body: Bytes::from_static(b"{}"),
+            timeout: Duration::from_secs(5),
+        };
+        let client = crate::client::build(true).unwrap();
+        let result = send(&client, request, true, 100).await;
+        assert_eq!(result.status, Some(503), "{result:?}");
+        assert_eq!(result.response_headers["x-receiver"], "One");
+        assert_eq!(result.response_headers["set-cookie"], "a=1, b=2");
+        assert_eq!(result.response_headers["content-length"], "4");
     }
 
     #[tokio::test]
@@ -218,5 +316,9 @@ mod tests {
         };
         let result = send(&crate::client::build(true).unwrap(), request, true, 100).await;
         assert_eq!(result.outcome, AttemptOutcome::Timeout, "{result:?}");
+        assert!(
+            result.response_headers.is_empty(),
+            "no response, no headers"
+        );
     }
 }

@@ -6,15 +6,16 @@
 //!    ([`crate::attempt`]). A webhook that is paused, disabled or deleted when the attempt comes
 //!    due is not sent to: the outcome is `paused`.
 //! 2. [`Inner::conclude`]: the retry verdict ([`crate::retry::next`]), then
-//!    `delivery.attempted` (with `nextAttemptAt`) is published **and acknowledged**, then what
-//!    follows: the next job (at once, or held as a scheduled message), or
-//!    `delivery.succeeded` / `delivery.failed` and the circuit breaker. Only after all of it
+//!    `delivery.attempted` (with `nextAttemptAt`, or `closes` when it is the last attempt) is
+//!    published **and acknowledged**, then what follows: the next job (at once, or held as a
+//!    scheduled message), or the circuit breaker. One fact per attempt: the last one ends the
+//!    delivery itself, so a delivery that succeeds first time costs one write. Only after all of it
 //!    does the worker ack the job, so a crash anywhere repeats the attempt and the facts'
 //!    message ids keep each fact once.
 
 use chrono::Utc;
 use hookledger_domain::delivery::{
-    AttemptOutcome, AttemptRecord, DeliveryClosed, DeliveryFact, DeliveryTrigger,
+    AttemptOutcome, AttemptRecord, DeliveryClosed, DeliveryEnd, DeliveryFact, DeliveryTrigger,
 };
 use hookledger_domain::ids::{DeliveryId, TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::{CommandMeta, LedgerError};
@@ -137,8 +138,12 @@ impl Inner {
                 _ => None,
             },
             trigger: job.trigger,
-            response_headers: Default::default(),
-            closes: None,
+            response_headers: result.response_headers.clone(),
+            closes: match verdict {
+                Verdict::Retry(_) => None,
+                Verdict::Succeeded => Some(DeliveryEnd::Succeeded),
+                Verdict::GiveUp { .. } => Some(DeliveryEnd::Failed),
+            },
         };
         let labels = [
             ("outcome", result.outcome.as_str()),
@@ -159,10 +164,12 @@ impl Inner {
         job: &Job,
         record: &AttemptRecord,
     ) -> Result<(), LedgerError> {
-        let verdict = match (record.next_attempt_at, record.outcome) {
-            (Some(at), _) => Verdict::Retry((at - Utc::now()).to_std().unwrap_or_default()),
-            (None, AttemptOutcome::Success) => Verdict::Succeeded,
-            (None, outcome) => Verdict::GiveUp {
+        let verdict = match (record.next_attempt_at, record.closes, record.outcome) {
+            (Some(at), _, _) => Verdict::Retry((at - Utc::now()).to_std().unwrap_or_default()),
+            (None, Some(DeliveryEnd::Succeeded), _) | (None, None, AttemptOutcome::Success) => {
+                Verdict::Succeeded
+            }
+            (None, _, outcome) => Verdict::GiveUp {
                 disable: outcome == AttemptOutcome::Gone,
             },
         };
@@ -173,7 +180,9 @@ impl Inner {
         self.follow_up(job, record, verdict).await
     }
 
-    /// After the attempt's fact: the next job, or the closing fact and the breaker.
+    /// After the attempt's fact: the next job, or the end of the delivery and the breaker. An
+    /// attempt that `closes` its delivery was its closing fact; one recorded before attempts
+    /// carried it (resumed after a crash) gets a separate `delivery.succeeded`/`failed`.
     async fn follow_up(
         &self,
         job: &Job,
@@ -202,8 +211,10 @@ impl Inner {
                 self.nats.publish(message).await?;
             }
             Verdict::Succeeded => {
-                let fact = DeliveryFact::Succeeded(closed());
-                self.nats.record_fact(&fact, job.event_sequence).await?;
+                if record.closes.is_none() {
+                    let fact = DeliveryFact::Succeeded(closed());
+                    self.nats.record_fact(&fact, job.event_sequence).await?;
+                }
                 metrics::counter!("hookledger_deliveries_total", "result" => "succeeded")
                     .increment(1);
                 if counts {
@@ -211,11 +222,13 @@ impl Inner {
                 }
             }
             Verdict::GiveUp { disable } => {
-                let fact = DeliveryFact::Failed(DeliveryClosed {
-                    reason: Some(record.outcome),
-                    ..closed()
-                });
-                self.nats.record_fact(&fact, job.event_sequence).await?;
+                if record.closes.is_none() {
+                    let fact = DeliveryFact::Failed(DeliveryClosed {
+                        reason: Some(record.outcome),
+                        ..closed()
+                    });
+                    self.nats.record_fact(&fact, job.event_sequence).await?;
+                }
                 metrics::counter!("hookledger_deliveries_total", "result" => "failed").increment(1);
                 if counts
                     && record.outcome != AttemptOutcome::Paused
@@ -275,10 +288,7 @@ impl Inner {
         }
         let stored = (self.nats.last_fact(tenant, webhook_id, delivery_id).await?)
             .ok_or(DispatchError::DeliveryNotFound)?;
-        let last = match &stored.fact {
-            DeliveryFact::Attempted(a) => a.attempt,
-            DeliveryFact::Succeeded(c) | DeliveryFact::Failed(c) => c.attempts,
-        };
+        let last = stored.fact.attempts();
         let unavailable = || DispatchError::EventUnavailable(delivery_id.clone());
         let sequence = stored.event_sequence.ok_or_else(unavailable)?;
         let event = self

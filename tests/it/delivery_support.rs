@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use hookledger_api::Config;
 use hookledger_dispatcher::Dispatcher;
-use hookledger_domain::delivery::{AttemptRecord, DeliveryClosed, DeliveryFact};
+use hookledger_domain::delivery::{AttemptRecord, DeliveryClosed, DeliveryEnd, DeliveryFact};
 use hookledger_domain::ledger::Ledger;
 use hookledger_domain::ledger::reader::StreamKind;
 use hookledger_domain::webhook::{Webhook, WebhookServices};
@@ -110,24 +110,26 @@ pub fn attempts(facts: &[DeliveryFact]) -> Vec<&AttemptRecord> {
         .collect()
 }
 
-/// The `delivery.succeeded` facts among `facts`.
-pub fn succeeded(facts: &[DeliveryFact]) -> Vec<&DeliveryClosed> {
+/// The ends of deliveries among `facts` with `end`: `delivery.succeeded`/`failed` facts, and
+/// attempts that close their delivery (as the separate fact would have said it).
+fn ends(facts: &[DeliveryFact], end: DeliveryEnd) -> Vec<DeliveryClosed> {
     (facts.iter())
+        .filter(|f| f.end() == Some(end))
         .filter_map(|f| match f {
-            DeliveryFact::Succeeded(c) => Some(c),
-            _ => None,
+            DeliveryFact::Attempted(a) => a.closing().map(|(_, c)| c),
+            DeliveryFact::Succeeded(c) | DeliveryFact::Failed(c) => Some(c.clone()),
         })
         .collect()
 }
 
-/// The `delivery.failed` facts among `facts`.
-pub fn failed(facts: &[DeliveryFact]) -> Vec<&DeliveryClosed> {
-    (facts.iter())
-        .filter_map(|f| match f {
-            DeliveryFact::Failed(c) => Some(c),
-            _ => None,
-        })
-        .collect()
+/// The deliveries among `facts` that ended in success.
+pub fn succeeded(facts: &[DeliveryFact]) -> Vec<DeliveryClosed> {
+    ends(facts, DeliveryEnd::Succeeded)
+}
+
+/// The deliveries among `facts` that ended in failure.
+pub fn failed(facts: &[DeliveryFact]) -> Vec<DeliveryClosed> {
+    ends(facts, DeliveryEnd::Failed)
 }
 
 /// Waits until `probe` holds of the webhook's facts; returns them.

@@ -19,6 +19,7 @@ mod api_tenancy;
 mod api_unavailable;
 mod api_webhook_actions;
 mod api_webhooks;
+mod attempt_headers;
 
 mod audit_cli;
 mod audit_export;

@@ -2,7 +2,7 @@
 
 use chrono::{Duration, Utc};
 use hookledger_domain::delivery::{
-    AttemptOutcome, AttemptRecord, DeliveryClosed, DeliveryFact, DeliveryTrigger,
+    AttemptOutcome, AttemptRecord, DeliveryClosed, DeliveryEnd, DeliveryFact, DeliveryTrigger,
 };
 use hookledger_domain::ids::{DeliveryId, EventId, TenantId, WebhookId};
 use hookledger_projections::deliveries::{self, DeliveryFilter};
@@ -241,6 +241,108 @@ async fn deliveries_attempts_and_stats_follow_the_delivery_facts() {
     assert_eq!(
         (tenant.deliveries, tenant.succeeded, tenant.attempts),
         (4, 3, 6)
+    );
+
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// `fact` (an attempt) as the last attempt of its delivery, which it ends with `end`.
+fn closing(mut fact: DeliveryFact, end: DeliveryEnd) -> DeliveryFact {
+    if let DeliveryFact::Attempted(a) = &mut fact {
+        a.next_attempt_at = None;
+        a.closes = Some(end);
+    }
+    fact
+}
+
+#[tokio::test]
+async fn an_attempt_that_closes_its_delivery_ends_it_as_a_closing_fact_would() {
+    let env = TestEnv::new().await;
+    let (projections, shutdown, tracker) = start(&env);
+    let hook = WebhookId::new();
+    let [a, b, c] = [(); 3].map(|_| DeliveryId::new());
+    let b_gave_up = closing(
+        attempt("acme", &hook, &b, 1, false, 900),
+        DeliveryEnd::Failed,
+    );
+    publish(
+        &env,
+        &[
+            attempt("acme", &hook, &a, 1, false, 40),
+            closing(
+                attempt("acme", &hook, &a, 2, true, 80),
+                DeliveryEnd::Succeeded,
+            ),
+            b_gave_up.clone(),
+            // The form written before attempts said it: an attempt, then its closing fact.
+            attempt("acme", &hook, &c, 1, true, 10),
+            closed("acme", &hook, &c, true),
+        ],
+    )
+    .await;
+    caught_up(&env, &projections, View::Deliveries).await;
+    let status = |d: &DeliveryId| {
+        let (pool, hook, d) = (env.pool.clone(), hook.clone(), d.clone());
+        async move {
+            let got = deliveries::get(&pool, "acme", hook.as_str(), d.as_str())
+                .await
+                .unwrap()
+                .unwrap();
+            (
+                got.delivery.status.clone(),
+                got.delivery.reason.clone(),
+                got.attempts.len(),
+            )
+        }
+    };
+    assert_eq!(status(&a).await, ("succeeded".into(), None, 2));
+    assert_eq!(
+        status(&b).await,
+        ("failed".into(), Some("http_error".into()), 1)
+    );
+    let s = stats::for_webhook(&env.pool, "acme", hook.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.deliveries, s.succeeded, s.failed, s.pending, s.attempts),
+        (3, 2, 1, 0, 4)
+    );
+
+    // The closing attempt again (no message id: JetStream keeps it) changes nothing; a
+    // redelivery that succeeds and closes moves the delivery from failed to succeeded.
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.unwrap());
+    let subject = env
+        .nats
+        .names()
+        .delivery_subject("acme", hook.as_str(), b.as_str());
+    js.publish(subject, serde_json::to_vec(&b_gave_up).unwrap().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    caught_up(&env, &projections, View::Deliveries).await;
+    assert_eq!(
+        status(&b).await,
+        ("failed".into(), Some("http_error".into()), 1)
+    );
+    publish(
+        &env,
+        &[closing(
+            attempt("acme", &hook, &b, 2, true, 20),
+            DeliveryEnd::Succeeded,
+        )],
+    )
+    .await;
+    caught_up(&env, &projections, View::Deliveries).await;
+    assert_eq!(status(&b).await, ("succeeded".into(), None, 2));
+    let s = stats::for_webhook(&env.pool, "acme", hook.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.deliveries, s.succeeded, s.failed, s.pending, s.attempts),
+        (3, 3, 0, 0, 5)
     );
 
     shutdown.cancel();

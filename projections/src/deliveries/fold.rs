@@ -281,10 +281,10 @@ async fn insert_attempts(
     let records = || attempts.iter().map(|a| &a.record);
     sqlx::query(&format!(
         "INSERT INTO {} (tenant, webhook_id, delivery_id, attempt, at, outcome, response_status, latency_ms, error, \
-         response_body, next_attempt_at, trigger, sequence)
+         response_body, next_attempt_at, trigger, sequence, response_headers)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::timestamptz[], $6::text[],
                               $7::int4[], $8::int8[], $9::text[], $10::text[], $11::timestamptz[], $12::text[],
-                              $13::int8[])
+                              $13::int8[], $14::jsonb[])
          ON CONFLICT (tenant, webhook_id, delivery_id, attempt) DO NOTHING",
         target.table("delivery_attempts")
     ))
@@ -317,6 +317,12 @@ async fn insert_attempts(
     )
     .bind(records().map(|r| code(&r.trigger)).collect::<Vec<_>>())
     .bind(attempts.iter().map(|a| a.sequence).collect::<Vec<i64>>())
+    // NULL, not `{}`, without headers: the same as rows from before the column.
+    .bind(
+        records()
+            .map(|r| Some(sqlx::types::Json(&r.response_headers)).filter(|h| !h.is_empty()))
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -12,6 +12,8 @@
 //! - [`by_event`]: the deliveries of one event, the last failure of each webhook (console).
 //! - `fold`: applies a batch of facts (in memory, then bulk writes; also the stats counters).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -74,6 +76,12 @@ pub struct AttemptRow {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// `event`, `redeliver`, `recover` or `test`.
     pub trigger: Option<String>,
+    /// The response's headers (lower-case names, repeated values joined with `, `, bounded by
+    /// the dispatcher). Empty without a response and for attempts recorded before headers
+    /// were kept (the column is NULL there; [`get`] reads it as `{}`).
+    #[sqlx(json)]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_headers: BTreeMap<String, String>,
 }
 
 /// A delivery with every attempt, oldest first.
@@ -227,7 +235,8 @@ pub async fn get(
         return Ok(None);
     };
     let attempts = sqlx::query_as(
-        "SELECT attempt, at, outcome, response_status, latency_ms, error, response_body, next_attempt_at, trigger
+        "SELECT attempt, at, outcome, response_status, latency_ms, error, response_body, next_attempt_at, trigger,
+                COALESCE(response_headers, '{}') AS response_headers
            FROM delivery_attempts WHERE tenant = $1 AND webhook_id = $2 AND delivery_id = $3 ORDER BY attempt",
     )
     .bind(tenant)

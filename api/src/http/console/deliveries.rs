@@ -1,7 +1,7 @@
 //! Delivery pages: a webhook's deliveries (filters, paging), one delivery with every attempt
-//! (outcome, status, latency, error, response body excerpt, and the request it sent,
-//! reconstructed by [`super::sent`]), redeliver one, and recover every
-//! failed delivery since an instant. The same view queries as
+//! (outcome, status, latency, error, response headers, response body excerpt, and the request
+//! it sent, reconstructed by [`super::sent`]), redeliver one, and recover every failed
+//! delivery since an instant. The same view queries as
 //! `GET /v1/webhooks/{id}/deliveries[/{deliveryId}]` and the same dispatcher calls as
 //! `POST …/redeliver` and `POST …/recover`.
 
@@ -183,6 +183,14 @@ pub(crate) async fn detail(
                             td.status { (a.response_status.map_or("—".into(), |s| s.to_string())) }
                             td { (a.latency_ms.map_or("—".into(), |l| format!("{l} ms"))) }
                             td { (a.error.as_deref().unwrap_or("")) }
+                        }
+                        @if !a.response_headers.is_empty() {
+                            tr.response-headers { td colspan="7" { details {
+                                summary { "Response headers (" (a.response_headers.len()) ")" }
+                                table.response-headers { tbody {
+                                    @for (name, value) in &a.response_headers { tr { th { code { (name) } } td { code { (value) } } } }
+                                } }
+                            } } }
                         }
                         @if let Some(body) = a.response_body.as_deref().filter(|b| !b.is_empty()) {
                             tr.response { td colspan="7" { details { summary { "Response body (excerpt)" } pre { (body) } } } }

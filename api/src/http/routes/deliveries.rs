@@ -2,6 +2,8 @@
 //! `/v1/webhooks/{id}/deliveries[/{deliveryId}]`, read from the deliveries views (the manual
 //! re-sends are in `dispatch`).
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -115,6 +117,12 @@ struct AttemptOut {
     error: Option<String>,
     /// The start of the response body (at most 2 KiB).
     response_body: Option<String>,
+    /// The response's headers: names lower-case, a repeated header's values joined with `, `,
+    /// at most 64 names (the first ones the receiver sent), each value cut at 1,024 bytes.
+    /// Always present: `{}` when there was no response (timeout, connect error, not sent) and
+    /// for attempts recorded before headers were kept.
+    #[schema(example = json!({"content-type": "text/plain", "set-cookie": "a=1, b=2"}))]
+    response_headers: BTreeMap<String, String>,
     next_attempt_at: Option<DateTime<Utc>>,
     /// `event`, `redeliver`, `recover` or `test`.
     trigger: Option<String>,
@@ -130,6 +138,7 @@ impl From<AttemptRow> for AttemptOut {
             latency_ms: r.latency_ms,
             error: r.error,
             response_body: r.response_body,
+            response_headers: r.response_headers,
             next_attempt_at: r.next_attempt_at,
             trigger: r.trigger,
         }
