@@ -21,7 +21,8 @@
 //!   view (the same fold carried in memory, rows streamed with `COPY`).
 //! - Views and their queries: [`tenants`] (+ API keys), [`event_types`], [`webhooks`],
 //!   [`history`], [`archive`], [`deliveries`] (+ attempts), [`stats`], [`timeline`] (stats
-//!   per time bucket, from the attempts).
+//!   per time bucket, from the hourly rollup `webhook_stats_hourly` it writes for the
+//!   deliveries projector).
 //! - [`replay`]: one webhook folded from its ledger subject (`audit show --as-of`).
 //! - [`events_archive`]: `stream_archive`, published events and delivery facts kept past the
 //!   streams' retention (not a projection: never rebuilt, never deleted).

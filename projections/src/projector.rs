@@ -1,6 +1,6 @@
 //! The projector: an ordered reader of one stream, applying batches to one view.
 //!
-//! Each batch (up to [`MAX_BATCH`] messages, or whatever has arrived: it never waits for a full
+//! Each batch (up to [`View::max_batch`] messages, or whatever has arrived: it never waits for a full
 //! batch) and the view's checkpoint are written in **one transaction**, on the connection that
 //! holds the view's writer lock (see [`crate::lock`]). Messages at or below the checkpoint are
 //! skipped, so re-reading a range applies nothing twice, and a batch that fails part-way leaves
@@ -27,7 +27,8 @@ use crate::lock::{self, WriterLock};
 use crate::view::Target;
 use crate::{ProjectionError, View, apply, checkpoint};
 
-/// The most messages applied in one transaction.
+/// The most messages applied in one transaction by the ledger projector (the deliveries
+/// projector takes more: [`View::max_batch`]).
 pub const MAX_BATCH: usize = 500;
 /// How often a projector without the writer lock tries to take it.
 pub const LOCK_RETRY: Duration = Duration::from_secs(2);
@@ -219,7 +220,7 @@ impl Projector {
                 }
                 Ok(Some(message)) => message?,
             };
-            let batch = fill_batch(&mut tail, first, MAX_BATCH).await?;
+            let batch = fill_batch(&mut tail, first, view.max_batch()).await?;
             let pending = batch.last().map_or(0, |m| m.pending);
             match self.apply(&batch).await? {
                 BatchOutcome::NotWriter => return Ok(Exit::StandAside),

@@ -117,7 +117,7 @@ impl StatsDelta {
     }
 }
 
-fn bucket_of(latency_ms: u64) -> usize {
+pub(crate) fn bucket_of(latency_ms: u64) -> usize {
     BUCKET_BOUNDS_MS
         .iter()
         .position(|&bound| latency_ms <= bound)

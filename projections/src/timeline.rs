@@ -2,25 +2,29 @@
 //! succeeded, and attempt latency percentiles (the console's charts).
 //!
 //! Decisions:
-//! - Read from `delivery_attempts` only, in one statement (indexed on `(tenant, webhook_id,
-//!   at)` with the outcome, latency and attempt number included, so the scan need not visit
-//!   the table). `webhook_stats` keeps counters, not a series, and a time-bucketed view
-//!   would be one more thing for every batch to write. Cost: one index entry per attempt of
-//!   the range, so a webhook with 50,000 attempts in the range misses the console's 20 ms
-//!   (BENCHMARKS.md); a rollup per hour written by the deliveries projector is the fix.
+//! - Read from `webhook_stats_hourly`, one row per webhook and UTC hour, which the deliveries
+//!   projector adds each batch's new attempts to (`rollup`, in the batch's transaction; the
+//!   migration backfilled it from `delivery_attempts`). A chart reads at most 24 rows (24 h)
+//!   or 168 (7 days, folded here into 28 six-hour buckets) by primary key, however many
+//!   attempts the range holds: reading every attempt of the range took 35–43 ms for a webhook
+//!   with 50,000 of them, over the console's 20 ms (issue 15, BENCHMARKS.md). Cost: one more
+//!   upsert per batch, of one row per (webhook, hour) the batch touches.
 //! - Buckets come from the range ([`Range`]): an hour over 24 h, six hours over 7 days, aligned
-//!   on UTC with `date_bin`; empty buckets are returned as zeros, so a chart has every slot.
+//!   on UTC (six-hour buckets start at 00, 06, 12 and 18 h, so each holds six whole hours);
+//!   empty buckets are returned as zeros, so a chart has every slot.
 //! - "Deliveries" of a bucket are the deliveries created in it (first attempts); the success
-//!   rate is successful attempts over attempts; latency percentiles are exact to the bucket of the same histogram
-//!   as `webhook_stats` (`stats::BUCKET_BOUNDS_MS`, the bucket's upper bound), counted with a
-//!   hash aggregate (`width_bucket`) rather than sorting every latency.
+//!   rate is successful attempts over attempts; latency percentiles are exact to the bucket of
+//!   the same histogram as `webhook_stats` (`stats::BUCKET_BOUNDS_MS`, the bucket's upper
+//!   bound), summed over the bucket's hours.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::ProjectionError;
-use crate::stats::{BUCKET_BOUNDS_MS, percentile};
+use crate::stats::percentile;
+
+pub(crate) mod rollup;
 
 /// The span a chart covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +79,7 @@ pub struct Bucket {
     pub deliveries: i64,
     pub attempts: i64,
     pub succeeded: i64,
-    /// Attempt latency percentiles, as upper bounds of [`BUCKET_BOUNDS_MS`] (like
+    /// Attempt latency percentiles, as upper bounds of [`crate::stats::BUCKET_BOUNDS_MS`] (like
     /// [`crate::stats::Stats`]); `None` without an attempt that has a latency.
     pub p50_ms: Option<u64>,
     pub p95_ms: Option<u64>,
@@ -89,9 +93,9 @@ impl Bucket {
     }
 }
 
-/// One (time bucket, latency bucket) row: its start, the latency bucket (`None`: attempts
-/// without a latency), attempts, successful attempts, first attempts.
-type Counted = (DateTime<Utc>, Option<i32>, i64, i64, i64);
+/// One row of `webhook_stats_hourly`: the hour, attempts, successful attempts, first
+/// attempts, the latency histogram.
+type Hour = (DateTime<Utc>, i64, i64, i64, Vec<i64>);
 
 /// Every bucket of `range` ending with the one holding `now`, oldest first.
 pub async fn for_webhook(
@@ -107,22 +111,15 @@ pub async fn for_webhook(
         DateTime::from_timestamp(secs - secs.rem_euclid(width.num_seconds()), 0).unwrap_or(now);
     let first = last - width * (range.buckets() - 1);
     let end = last + width;
-    let bounds: Vec<i64> = BUCKET_BOUNDS_MS.iter().map(|&b| b as i64).collect();
-    // One row per (time bucket, latency bucket): a hash aggregate over the index, no sort.
-    let attempts: Vec<Counted> = sqlx::query_as(
-        "SELECT date_bin($5::int8 * interval '1 second', at, $3) AS slot,
-                width_bucket(latency_ms - 1, $6::int8[]) AS lb,
-                count(*), count(*) FILTER (WHERE outcome = 'success'), count(*) FILTER (WHERE attempt = 1)
-           FROM delivery_attempts
-          WHERE tenant = $1 AND webhook_id = $2 AND at >= $3 AND at < $4
-          GROUP BY 1, 2",
+    let hours: Vec<Hour> = sqlx::query_as(
+        "SELECT hour, attempts, succeeded, first_attempts, latency_buckets
+           FROM webhook_stats_hourly
+          WHERE tenant = $1 AND webhook_id = $2 AND hour >= $3 AND hour < $4",
     )
     .bind(tenant)
     .bind(webhook_id)
     .bind(first)
     .bind(end)
-    .bind(width.num_seconds())
-    .bind(&bounds)
     .fetch_all(pool)
     .await?;
     let n = range.buckets() as usize;
@@ -131,7 +128,7 @@ pub async fn for_webhook(
             .ok()
             .filter(|&i| i < n)
     };
-    let mut histograms = vec![vec![0i64; BUCKET_BOUNDS_MS.len() + 1]; n];
+    let mut histograms = vec![vec![0i64; rollup::BUCKETS]; n];
     let mut out: Vec<Bucket> = (0..n)
         .map(|i| Bucket {
             start: first + width * i as i32,
@@ -143,13 +140,13 @@ pub async fn for_webhook(
             p99_ms: None,
         })
         .collect();
-    for (start, lb, count, ok, first_attempts) in attempts {
-        let Some(i) = slot(start) else { continue };
-        out[i].attempts += count;
-        out[i].succeeded += ok;
+    for (hour, attempts, succeeded, first_attempts, latencies) in hours {
+        let Some(i) = slot(hour) else { continue };
+        out[i].attempts += attempts;
+        out[i].succeeded += succeeded;
         out[i].deliveries += first_attempts;
-        if let Some(lb) = lb.and_then(|lb| usize::try_from(lb).ok()) {
-            histograms[i][lb.min(BUCKET_BOUNDS_MS.len())] += count;
+        for (sum, count) in histograms[i].iter_mut().zip(latencies) {
+            *sum += count;
         }
     }
     for (bucket, histogram) in out.iter_mut().zip(&histograms) {

@@ -9,6 +9,8 @@ mod cli;
 mod deliveries;
 #[path = "projections_rebuild.rs"]
 mod rebuild;
+#[path = "projections_timeline.rs"]
+mod timeline;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

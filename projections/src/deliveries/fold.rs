@@ -1,5 +1,5 @@
-//! Applies a batch of DELIVERIES facts to `deliveries`, `delivery_attempts` and
-//! `webhook_stats`.
+//! Applies a batch of DELIVERIES facts to `deliveries`, `delivery_attempts`, `webhook_stats`
+//! and the hourly rollup `webhook_stats_hourly` (`crate::timeline::rollup`).
 //!
 //! The deliveries a batch touches are loaded with one query, the facts are folded in memory
 //! (in stream order), and the results are written in bulk together with the stats deltas.
@@ -128,7 +128,12 @@ pub(crate) async fn apply(
     let changed: Vec<&DeliveryRow> = touched.iter().filter_map(|k| rows.get(k)).collect();
     upsert(conn, target, &changed).await?;
     insert_attempts(conn, target, &attempts).await?;
-    stats::add(conn, target, &deltas).await
+    stats::add(conn, target, &deltas).await?;
+    // The hourly rollup counts exactly the attempts inserted above: the new ones.
+    let new = attempts
+        .iter()
+        .map(|a| (a.key.0.as_str(), a.key.1.as_str(), &a.record));
+    crate::timeline::rollup::add(conn, target, new).await
 }
 
 fn attempted(

@@ -2,8 +2,8 @@
 //! per bucket, the attempt success rate and attempt latency percentiles (p50, p95, p99), as
 //! inline SVG drawn on the server.
 //!
-//! Source: `projections::timeline::for_webhook` (the attempts of the range, bucketed by hour
-//! over 24 h, by 6 hours over 7 days). Decisions: no script and no chart library — each chart
+//! Source: `projections::timeline::for_webhook` (the hourly rollup the deliveries projector
+//! keeps, one bucket an hour over 24 h, six hours over 7 days: at most 168 rows a chart). Decisions: no script and no chart library — each chart
 //! is a handful of `rect`/`polyline` elements styled by class from `console.css`, so the
 //! Content-Security-Policy stays strict; every bucket has a `title` with its exact figures,
 //! which browsers show on hover. A bucket without attempts has no rate and no latency: the
