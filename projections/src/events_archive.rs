@@ -93,9 +93,15 @@ async fn write(
         payload.push(m.payload.as_ref());
         headers.push(serde_json::json!(m.headers));
     }
+    // `set_config(…, true)` in the statement is SET LOCAL for its implicit transaction: the
+    // commit does not wait for the WAL flush. A crash can lose only the last commits, never
+    // one in the middle, so the checkpoint (the highest sequence held) falls back with them
+    // and they are copied again from JetStream, which still holds them. Waiting for the flush
+    // made this the most expensive statement of a deployed run.
     sqlx::query(
         "INSERT INTO stream_archive (stream, sequence, subject, time, unix_nanos, tenant, webhook_id, payload, headers)
-         SELECT $1, x.* FROM UNNEST($2::int8[], $3::text[], $4::timestamptz[], $5::int8[], $6::text[], $7::text[], $8::bytea[], $9::jsonb[]) AS x
+         SELECT $1, x.* FROM UNNEST($2::int8[], $3::text[], $4::timestamptz[], $5::int8[], $6::text[], $7::text[], $8::bytea[], $9::jsonb[]) AS x,
+                (SELECT set_config('synchronous_commit', 'off', true)) AS local
          ON CONFLICT (stream, sequence) DO NOTHING",
     )
     .bind(stream_name(kind))

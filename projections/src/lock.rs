@@ -82,11 +82,17 @@ pub(crate) async fn batch_checkpoint(
     tx: &mut PgConnection,
     view: View,
 ) -> Result<Option<u64>, ProjectionError> {
-    // set_config(…, true) is SET LOCAL: this transaction commits without waiting for the WAL
-    // flush (see crate::projector), at no extra round trip.
-    let (free, sequence, _): (bool, Option<i64>, String) = sqlx::query_as(
+    // set_config(…, true) is SET LOCAL, at no extra round trip: this transaction commits
+    // without waiting for the WAL flush (see crate::projector), and its statements are planned
+    // for their parameters each time. The writer's connection lives long and its tables grow
+    // from empty: a generic plan cached while a table was tiny (every index estimated at one
+    // row) stays, and for the deliveries fold's lookup it probed `(tenant, webhook_id, …)`
+    // and filtered on `id`, reading a webhook's every delivery per key (see
+    // `crate::rebuild::fill_deliveries`). Planning a few statements a batch costs far less.
+    let (free, sequence, _, _): (bool, Option<i64>, String, String) = sqlx::query_as(
         "SELECT pg_try_advisory_xact_lock_shared($1), c.sequence,
-                set_config('synchronous_commit', 'off', true)
+                set_config('synchronous_commit', 'off', true),
+                set_config('plan_cache_mode', 'force_custom_plan', true)
            FROM (SELECT) AS one
            LEFT JOIN LATERAL (SELECT sequence FROM projection_checkpoints WHERE view = $2 FOR UPDATE) AS c ON true",
     )

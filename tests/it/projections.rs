@@ -9,6 +9,8 @@ mod cli;
 mod deliveries;
 #[path = "projections_rebuild.rs"]
 mod rebuild;
+#[path = "projections_rebuild_deliveries.rs"]
+mod rebuild_deliveries;
 #[path = "projections_timeline.rs"]
 mod timeline;
 

@@ -14,6 +14,7 @@
 //!   `--as-of` latency (view and fold) on a webhook with 10,000 versions.
 //! - [`console`]: `bench console`, server-side time of each console page for a tenant with
 //!   1,000 webhooks and 100,000 deliveries.
+//! - [`rebuild`]: `bench rebuild`, rate of a deliveries-view rebuild at growing sizes.
 //! - [`scratch`]: the throw-away prefix and database every benchmark (and the test harness)
 //!   runs on.
 //! - this file: what else they share (latency percentiles, a tenant over HTTP).
@@ -29,6 +30,7 @@ pub mod ingest;
 mod isolation;
 pub mod ledger;
 pub mod projections;
+pub mod rebuild;
 pub mod receiver;
 pub mod scratch;
 

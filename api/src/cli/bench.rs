@@ -133,6 +133,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Rebuild rate of the deliveries view at each size of `--deliveries` (attempt + end per
+    /// delivery, one in ten redelivered); throw-away prefix and database per size.
+    Rebuild {
+        #[arg(long, value_delimiter = ',', default_value = "20000,200000")]
+        deliveries: Vec<usize>,
+        #[arg(long, default_value_t = 200)]
+        webhooks: usize,
+        /// Deliveries being recorded at once.
+        #[arg(long, default_value_t = 512)]
+        window: usize,
+    },
     /// Server-side time of each console page for a tenant with N webhooks and M deliveries
     /// (throw-away prefix and database).
     Console {
@@ -269,6 +280,19 @@ pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitC
                 seconds,
             };
             crate::bench::projections::projections(config, &settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Rebuild {
+            deliveries,
+            webhooks,
+            window,
+        } => {
+            let settings = crate::bench::rebuild::Settings {
+                deliveries,
+                webhooks,
+                window,
+            };
+            crate::bench::rebuild::rebuild(config, &settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Console {

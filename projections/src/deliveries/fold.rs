@@ -199,9 +199,9 @@ async fn load(
     let tenants: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
     let hooks: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
     let ids: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
-    // A join from the keys, not `IN (SELECT … UNNEST …)`: on a table without statistics (a
-    // rebuild's shadow) the planner chose a hash semi-join over a full scan for the IN form,
-    // one scan per batch; from the keys it probes the primary key.
+    // A join from the keys, probing the primary key once per key. Which index it probes
+    // depends on the planner knowing the table: see `crate::lock::batch_checkpoint` (live
+    // writer: a plan per batch) and `crate::rebuild::fill_deliveries` (shadow: ANALYZE).
     let columns = COLUMNS
         .split(", ")
         .map(|c| format!("d.{c}"))
