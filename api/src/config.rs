@@ -1,6 +1,7 @@
 //! Configuration: embedded defaults, an optional file, `HOOKLEDGER_*` environment variables,
 //! checked once at start. Every key is documented in `api/config.default.toml`.
 
+use hookledger_domain::ledger::reader::StreamKind;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -255,6 +256,21 @@ pub enum ConfigError {
         #[source]
         source: SecretError,
     },
+}
+
+impl NatsConfig {
+    /// The streams the projector role copies to `stream_archive`: those with a retention (a
+    /// `*_max_age_days` above 0), none when `archive_streams` is off.
+    pub fn archived_streams(&self) -> Vec<StreamKind> {
+        [
+            (StreamKind::Events, self.events_max_age_days),
+            (StreamKind::Deliveries, self.deliveries_max_age_days),
+        ]
+        .into_iter()
+        .filter(|&(_, days)| self.archive_streams && days > 0)
+        .map(|(kind, _)| kind)
+        .collect()
+    }
 }
 
 impl Config {

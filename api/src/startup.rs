@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use hookledger_dispatcher::DispatchError;
 use hookledger_domain::deadline::{TimedOut, with_deadline};
+use hookledger_domain::ledger::reader::StreamKind;
 use hookledger_domain::ledger::{self, Ledger, LedgerError, Names, Nats, StreamSettings};
 use hookledger_domain::webhook::WebhookServices;
 use hookledger_projections::ProjectionError;
@@ -54,6 +55,9 @@ pub enum StartupError {
     /// The schema migrations failed.
     #[error("migrating the database: {0}")]
     Migrations(#[source] ProjectionError),
+    /// A stream whose retention is being shortened could not be archived first.
+    #[error("archiving before a retention is shortened: {0}")]
+    Archive(#[source] ProjectionError),
     /// A ledger (webhooks, tenants, catalogs) cannot be opened on NATS.
     #[error("{0}")]
     Ledger(#[source] LedgerError),
@@ -89,10 +93,47 @@ pub async fn connect_nats(config: &Config) -> Result<Nats, StartupError> {
         events_duplicate_window: Duration::from_secs(config.nats.events_duplicate_window_seconds),
         deliveries_max_age: Duration::from_secs(config.nats.deliveries_max_age_days * 24 * 3600),
     };
+    archive_before_dropping(config, &nats, &settings).await?;
     ledger::ensure_streams(&nats, &settings)
         .await
         .map_err(StartupError::Streams)?;
     Ok(nats)
+}
+
+/// The archive copies only streams with a retention ([`crate::config::NatsConfig::archived_streams`]),
+/// so a retention that is introduced or shortened would let JetStream drop, at the stream
+/// update, messages no archiver has copied. Before that update, whatever process makes it
+/// copies such a stream to its head.
+async fn archive_before_dropping(
+    config: &Config,
+    nats: &Nats,
+    settings: &StreamSettings,
+) -> Result<(), StartupError> {
+    let mut dropping = Vec::new();
+    for kind in config.nats.archived_streams() {
+        let wanted = match kind {
+            StreamKind::Events => settings.events_max_age,
+            _ => settings.deliveries_max_age,
+        };
+        let current = nats.max_age(kind).await.map_err(StartupError::Streams)?;
+        if current.is_some_and(|now| now.is_zero() || now > wanted) {
+            dropping.push(kind);
+        }
+    }
+    if dropping.is_empty() {
+        return Ok(());
+    }
+    let pool = connect_postgres(config).await?;
+    hookledger_projections::migrate(&pool)
+        .await
+        .map_err(StartupError::Migrations)?;
+    for kind in dropping {
+        let copied = hookledger_projections::events_archive::archive_to_head(nats, &pool, kind)
+            .await
+            .map_err(StartupError::Archive)?;
+        tracing::info!(stream = ?kind, copied, "archived before the stream's retention is shortened");
+    }
+    Ok(())
 }
 
 /// Connects to PostgreSQL, retrying with backoff for `postgres.connect_timeout_seconds`
@@ -142,10 +183,16 @@ pub async fn start(
     } else {
         hookledger_projections::Projections::remote(pool.clone())
     };
-    if roles.projector && config.nats.archive_streams {
+    // Only a stream that drops messages needs a copy: with the default retention (delivery
+    // facts kept forever) archiving DELIVERIES wrote every fact a second time, the largest
+    // PostgreSQL cost of a delivery. A retention set later starts its archiver from sequence 1,
+    // which the stream still holds.
+    let archived = config.nats.archived_streams();
+    if roles.projector && !archived.is_empty() {
         hookledger_projections::events_archive::spawn(
             nats.clone(),
             pool.clone(),
+            archived,
             shutdown.clone(),
             tracker,
         );

@@ -190,10 +190,17 @@ async fn follow(
     }
 }
 
-/// Runs one archiver per stream (`EVENTS`, `DELIVERIES`) until `shutdown`; a failing one
-/// starts again from its checkpoint after a pause that doubles up to a minute.
-pub fn spawn(nats: Nats, pool: PgPool, shutdown: CancellationToken, tracker: &TaskTracker) {
-    for kind in [StreamKind::Events, StreamKind::Deliveries] {
+/// Runs one archiver for each of `kinds` (`EVENTS`, `DELIVERIES`: the streams with a
+/// retention) until `shutdown`; a failing one starts again from its checkpoint after a pause
+/// that doubles up to a minute.
+pub fn spawn(
+    nats: Nats,
+    pool: PgPool,
+    kinds: Vec<StreamKind>,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) {
+    for kind in kinds {
         let (nats, pool, shutdown) = (nats.clone(), pool.clone(), shutdown.clone());
         tracker.spawn(async move {
             let mut pause = Duration::from_millis(500);

@@ -14,6 +14,8 @@ use serde_json::Value;
 
 use crate::api_support::{delivery, publish, tenant_with_catalog, webhook};
 use crate::audit_export::export;
+use hookledger_api::Roles;
+
 use crate::harness::{TestApp, eventually};
 
 /// Waits until the archive holds the deliveries stream up to its head.
@@ -42,7 +44,9 @@ fn deliveries(lines: &[Value]) -> Vec<Value> {
 
 #[tokio::test]
 async fn an_export_over_a_range_jetstream_dropped_answers_from_the_archive_saying_so() {
-    let app = TestApp::spawn().await;
+    // Delivery facts with a retention (the default keeps them forever, and then they are not
+    // archived: see `startup::archived_streams`).
+    let app = TestApp::spawn_with(Roles::ALL, |c| c.nats.deliveries_max_age_days = 30).await;
     let key = tenant_with_catalog(&app, "acme").await;
     let hook = webhook(&app, &key, "kept").await;
     let id = hook["id"].as_str().unwrap().to_owned();
@@ -166,4 +170,34 @@ async fn published_events_reach_the_archive_with_their_tenant_body_and_headers_a
             .any(|p| p[1] == "acme:lead-7" || p[1] == "lead-7"),
         "the event id is among the archived headers: {headers}"
     );
+}
+
+#[tokio::test]
+async fn a_retention_set_on_deliveries_later_archives_them_before_the_stream_is_updated() {
+    // Defaults: delivery facts are kept forever, so nothing copies them.
+    let app = TestApp::spawn().await;
+    let key = tenant_with_catalog(&app, "acme").await;
+    let hook = webhook(&app, &key, "kept").await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    publish(&app.env, &delivery("acme", &id, "lead.created", true)).await;
+    let head = app.env.nats.head(StreamKind::Deliveries).await.unwrap();
+    assert!(head > 0);
+    let at = events_archive::checkpoint(&app.env.pool, StreamKind::Deliveries)
+        .await
+        .unwrap();
+    assert_eq!(at, 0, "delivery facts without a retention are not archived");
+
+    // The next process to start with a retention copies the stream before it sets it: by the
+    // time the stream's settings are updated, the archive holds its head.
+    let mut config = crate::harness::app::test_config(&app.env);
+    config.nats.deliveries_max_age_days = 30;
+    let nats = hookledger_api::startup::connect_nats(&config)
+        .await
+        .unwrap();
+    let at = events_archive::checkpoint(&app.env.pool, StreamKind::Deliveries)
+        .await
+        .unwrap();
+    assert_eq!(at, head);
+    let max_age = nats.max_age(StreamKind::Deliveries).await.unwrap();
+    assert_eq!(max_age, Some(Duration::from_secs(30 * 24 * 3600)));
 }

@@ -89,3 +89,21 @@ fn unknown_keys_are_refused_with_the_key_named() {
 fn variables_that_are_not_section_keys_are_ignored() {
     load(&[("HOOKLEDGER_TEST_NATS_URL", "nats://elsewhere:1")]).expect("not configuration");
 }
+
+#[test]
+fn only_the_streams_with_a_retention_are_archived() {
+    use hookledger_domain::ledger::reader::StreamKind;
+    let defaults = load(&[]).unwrap();
+    assert_eq!(defaults.nats.archived_streams(), [StreamKind::Events]);
+    let both = load(&[("HOOKLEDGER_NATS__DELIVERIES_MAX_AGE_DAYS", "30")]).unwrap();
+    assert_eq!(
+        both.nats.archived_streams(),
+        [StreamKind::Events, StreamKind::Deliveries]
+    );
+    let off = load(&[
+        ("HOOKLEDGER_NATS__DELIVERIES_MAX_AGE_DAYS", "30"),
+        ("HOOKLEDGER_NATS__ARCHIVE_STREAMS", "false"),
+    ])
+    .unwrap();
+    assert!(off.nats.archived_streams().is_empty());
+}

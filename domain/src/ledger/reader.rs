@@ -30,6 +30,27 @@ impl Nats {
         }
     }
 
+    /// The retention a stream has now (`Duration::ZERO`: forever); `None` when it does not
+    /// exist yet.
+    pub async fn max_age(
+        &self,
+        kind: StreamKind,
+    ) -> Result<Option<std::time::Duration>, LedgerError> {
+        use async_nats::jetstream::ErrorCode;
+        use async_nats::jetstream::context::GetStreamErrorKind;
+        let name = self.stream_name(kind);
+        match self.js.get_stream(&name).await {
+            Ok(stream) => Ok(Some(stream.cached_info().config.max_age)),
+            Err(e)
+                if matches!(e.kind(), GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(LedgerError::unavailable(&name, e)),
+        }
+    }
+
     /// The last sequence stored in a stream (0 when empty).
     pub async fn head(&self, kind: StreamKind) -> Result<u64, LedgerError> {
         let name = self.stream_name(kind);
