@@ -14,7 +14,7 @@ use hookledger_domain::ledger::{self, Ledger, LedgerError, Names, Nats, StreamSe
 use hookledger_domain::webhook::WebhookServices;
 use hookledger_projections::ProjectionError;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -138,14 +138,28 @@ async fn archive_before_dropping(
 
 /// Connects to PostgreSQL, retrying with backoff for `postgres.connect_timeout_seconds`
 /// ([`with_deadline`], the loop NATS uses too).
+///
+/// Every connection plans each statement for its parameters (`plan_cache_mode =
+/// force_custom_plan`). sqlx prepares statements once per connection and PostgreSQL then keeps
+/// a generic plan; one made while a table was nearly empty (a new installation, a new tenant's
+/// first requests) estimates every index at one row and may pick one that matches only the
+/// tenant: `GET /v1/webhooks/{id}` and the answer to each create then read all of the tenant's
+/// webhooks, and creates slowed from 1,600/s to 800/s as a tenant grew to 30,000 webhooks
+/// (BENCHMARKS.md). Planning these short statements costs tens of microseconds.
 pub async fn connect_postgres(config: &Config) -> Result<PgPool, StartupError> {
     let wait = Duration::from_secs(config.postgres.connect_timeout_seconds);
     let url = redact(&config.postgres.url);
-    with_deadline("PostgreSQL", &url, wait, || {
+    with_deadline("PostgreSQL", &url, wait, || async {
+        let options = config
+            .postgres
+            .url
+            .parse::<PgConnectOptions>()?
+            .options([("plan_cache_mode", "force_custom_plan")]);
         PgPoolOptions::new()
             .max_connections(config.postgres.max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(&config.postgres.url)
+            .connect_with(options)
+            .await
     })
     .await
     .map_err(StartupError::Postgres)
