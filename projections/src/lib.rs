@@ -45,6 +45,7 @@ mod page;
 mod projector;
 pub mod rebuild;
 pub mod replay;
+pub mod statistics;
 pub mod stats;
 pub mod status;
 pub mod tenants;

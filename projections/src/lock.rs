@@ -84,15 +84,21 @@ pub(crate) async fn batch_checkpoint(
 ) -> Result<Option<u64>, ProjectionError> {
     // set_config(…, true) is SET LOCAL, at no extra round trip: this transaction commits
     // without waiting for the WAL flush (see crate::projector), and its statements are planned
-    // for their parameters each time. The writer's connection lives long and its tables grow
-    // from empty: a generic plan cached while a table was tiny (every index estimated at one
-    // row) stays, and for the deliveries fold's lookup it probed `(tenant, webhook_id, …)`
-    // and filtered on `id`, reading a webhook's every delivery per key (see
-    // `crate::rebuild::fill_deliveries`). Planning a few statements a batch costs far less.
-    let (free, sequence, _, _): (bool, Option<i64>, String, String) = sqlx::query_as(
+    // for their parameters each time, with nested loops only. A batch's statements look rows
+    // up by the keys of its messages, which is always a probe of the primary key per key:
+    // - a generic plan cached while a table was tiny (every index estimated at one row)
+    //   stays on this long-lived connection, and for the deliveries fold's lookup it probed
+    //   `(tenant, webhook_id, …)` and filtered on `id`, reading a webhook's every delivery per
+    //   key (see `crate::rebuild::fill_deliveries`);
+    // - a plan made for a batch's 2,000 keys prefers a hash or merge join over a full scan
+    //   of the table: measured, the deliveries view then fell minutes behind at 9,000
+    //   deliveries/s.
+    let (free, sequence, _, _, _, _): (bool, Option<i64>, String, String, String, String) = sqlx::query_as(
         "SELECT pg_try_advisory_xact_lock_shared($1), c.sequence,
                 set_config('synchronous_commit', 'off', true),
-                set_config('plan_cache_mode', 'force_custom_plan', true)
+                set_config('plan_cache_mode', 'force_custom_plan', true),
+                set_config('enable_hashjoin', 'off', true),
+                set_config('enable_mergejoin', 'off', true)
            FROM (SELECT) AS one
            LEFT JOIN LATERAL (SELECT sequence FROM projection_checkpoints WHERE view = $2 FOR UPDATE) AS c ON true",
     )

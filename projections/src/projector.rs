@@ -9,6 +9,9 @@
 //! PostgreSQL crash loses its checkpoint with it and is applied again; not waiting for the WAL
 //! flush delays nothing readers see, only durability.
 //!
+//! The writer also keeps its tables' statistics from going stale when autovacuum does not
+//! (see [`crate::statistics`]): a batch's lookups are planned on them.
+//!
 //! [`Projector::run`] supervises this: any error is logged, followed by a capped exponential
 //! backoff, a fresh lock connection and a fresh reader from `checkpoint + 1`. Without the lock
 //! (another replica projects, or a rebuild runs) it tries again every [`LOCK_RETRY`].
@@ -25,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::handle::ViewState;
 use crate::lock::{self, WriterLock};
 use crate::view::Target;
-use crate::{ProjectionError, View, apply, checkpoint};
+use crate::{ProjectionError, View, apply, checkpoint, statistics};
 
 /// The most messages applied in one transaction by the ledger projector (the deliveries
 /// projector takes more: [`View::max_batch`]).
@@ -194,6 +197,8 @@ impl Projector {
             .nats
             .tail(view.stream(), &filter, self.checkpoint + 1)
             .await?;
+        let analyzing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut checked = std::time::Instant::now() - statistics::CHECK_EVERY;
         loop {
             let first = tokio::select! {
                 biased;
@@ -211,6 +216,12 @@ impl Projector {
                     }
                     let head = self.nats.head(view.stream()).await?;
                     report_lag(view, head.saturating_sub(self.checkpoint));
+                    // Idle too: the counters of the last batches reach the statistics views
+                    // only after their commit.
+                    if checked.elapsed() >= statistics::CHECK_EVERY {
+                        checked = std::time::Instant::now();
+                        statistics::spawn_refresh(&self.pool, view, &analyzing);
+                    }
                     continue;
                 }
                 Ok(None) => {
@@ -228,6 +239,10 @@ impl Projector {
                     state.publish(checkpoint);
                     report_lag(view, pending);
                     *backoff = BACKOFF_MIN;
+                    if checked.elapsed() >= statistics::CHECK_EVERY {
+                        checked = std::time::Instant::now();
+                        statistics::spawn_refresh(&self.pool, view, &analyzing);
+                    }
                 }
             }
         }

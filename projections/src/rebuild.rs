@@ -110,7 +110,7 @@ const INDEXED_WHEN_FULL: [&str; 2] = ["events_archive", "webhook_history"];
 /// Tables whose statistics, gathered before the swap, cover only these columns (those queries
 /// filter and sort on): statistics on the big JSON columns would cost more than the rest of a
 /// rebuild. Autovacuum gathers the rest later.
-const ANALYZE_ONLY: [(&str, &str); 2] = [
+pub(crate) const ANALYZE_ONLY: [(&str, &str); 2] = [
     (
         "webhook_history",
         "(tenant, webhook_id, sequence, valid_from, valid_to)",

@@ -11,6 +11,8 @@ mod deliveries;
 mod rebuild;
 #[path = "projections_rebuild_deliveries.rs"]
 mod rebuild_deliveries;
+#[path = "projections_statistics.rs"]
+mod statistics;
 #[path = "projections_timeline.rs"]
 mod timeline;
 
