@@ -4,9 +4,7 @@
 use std::net::SocketAddr;
 
 use hookledger_api::{Application, Config, Roles};
-use hookledger_domain::delivery::{
-    AttemptOutcome, AttemptRecord, DeliveryClosed, DeliveryFact, DeliveryTrigger,
-};
+use hookledger_domain::delivery::{AttemptOutcome, AttemptRecord, DeliveryClosed, DeliveryFact};
 use hookledger_domain::ids::{DeliveryId, EventId, TenantId, WebhookId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -120,27 +118,10 @@ pub fn delivery(tenant: &str, webhook: &str, event_type: &str, success: bool) ->
     let webhook_id = WebhookId::parse(webhook).unwrap();
     let event_id = EventId::parse(&format!("evt-{delivery_id}")).unwrap();
     let now = chrono::Utc::now();
+    let ids = (&tenant, &webhook_id, &delivery_id, &event_id);
     let attempt = AttemptRecord {
-        delivery_id: delivery_id.clone(),
-        tenant: tenant.clone(),
-        webhook_id: webhook_id.clone(),
-        event_id: event_id.clone(),
         event_type: event_type.into(),
-        attempt: 1,
-        at: now,
-        outcome: if success {
-            AttemptOutcome::Success
-        } else {
-            AttemptOutcome::HttpError
-        },
-        response_status: Some(if success { 200 } else { 500 }),
-        latency_ms: 40,
-        error: (!success).then(|| "500 Internal Server Error".into()),
-        response_body: Some("ok".into()),
-        next_attempt_at: None,
-        trigger: DeliveryTrigger::Event,
-        response_headers: Default::default(),
-        closes: None,
+        ..hookledger_api::bench::synthetic_attempt(ids, 1, now, success)
     };
     let closed = DeliveryClosed {
         delivery_id,

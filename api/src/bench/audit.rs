@@ -55,28 +55,10 @@ pub struct Settings {
 
 /// Runs the audit benchmark (see the module docs).
 pub async fn audit(config: &Config, settings: &Settings) -> anyhow::Result<()> {
-    let (nats, prefix) = super::scratch::streams(config, "bencha-").await?;
-    let database = prefix.replace('-', "_");
-    let admin = config.postgres.url.clone();
-    let result = match super::scratch::create_database(&admin, &database).await {
-        Ok(url) => {
-            println!(
-                "nats-server {} at {}, prefix {prefix}; PostgreSQL database {database}",
-                nats.server_version(),
-                config.nats.url
-            );
-            let result = run(config, &nats, &prefix, &url, settings).await;
-            if let Err(e) = super::scratch::drop_database(&admin, &database).await {
-                eprintln!("could not drop the database {database}: {e:#}");
-            }
-            result
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = nats.delete_streams().await {
-        eprintln!("could not delete the streams of {prefix}: {e}");
-    }
-    result
+    super::scratch::with_share(config, "bencha-", |nats, prefix, url| async move {
+        run(config, &nats, &prefix, &url, settings).await
+    })
+    .await
 }
 
 /// One webhook being written.

@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
-use hookledger_domain::delivery::{
-    AttemptOutcome, AttemptRecord, DeliveryClosed, DeliveryFact, DeliveryTrigger,
-};
+use hookledger_domain::delivery::{AttemptOutcome, DeliveryClosed, DeliveryFact};
 use hookledger_domain::ids::{DeliveryId, EventId, TenantId, WebhookId};
 use hookledger_domain::ledger::reader::StreamKind;
 use hookledger_projections::View;
@@ -197,28 +195,8 @@ fn facts(
 ) -> anyhow::Result<[DeliveryFact; 2]> {
     let event_id = EventId::parse(&format!("evt-{delivery}"))?;
     let now = chrono::Utc::now();
-    let attempt = AttemptRecord {
-        delivery_id: delivery.clone(),
-        tenant: tenant.clone(),
-        webhook_id: webhook.clone(),
-        event_id: event_id.clone(),
-        event_type: "lead.created".into(),
-        attempt: 1,
-        at: now,
-        outcome: if success {
-            AttemptOutcome::Success
-        } else {
-            AttemptOutcome::HttpError
-        },
-        response_status: Some(if success { 200 } else { 500 }),
-        latency_ms: 40,
-        error: (!success).then(|| "500 Internal Server Error".into()),
-        response_body: Some("ok".into()),
-        next_attempt_at: None,
-        trigger: DeliveryTrigger::Event,
-        response_headers: Default::default(),
-        closes: None,
-    };
+    let attempt =
+        super::synthetic_attempt((tenant, webhook, &delivery, &event_id), 1, now, success);
     let closed = DeliveryClosed {
         delivery_id: delivery,
         tenant: tenant.clone(),

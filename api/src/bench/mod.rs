@@ -37,6 +37,8 @@ pub mod scratch;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use hookledger_domain::delivery::{AttemptOutcome, AttemptRecord, DeliveryTrigger};
+use hookledger_domain::ids::{DeliveryId, EventId, TenantId, WebhookId};
 use serde_json::{Value, json};
 
 /// Latency percentiles of a sample, in milliseconds (sorts it).
@@ -87,4 +89,40 @@ pub(crate) async fn tenant_over_http(
         .await?
         .error_for_status()?;
     Ok(key)
+}
+
+/// An attempt for the benchmarks that record delivery facts themselves: attempt `number` of
+/// `delivery` (a redelivery after the first) at `at`, a 200 or a 500 in 40 ms.
+pub fn synthetic_attempt(
+    (tenant, webhook, delivery, event): (&TenantId, &WebhookId, &DeliveryId, &EventId),
+    number: u32,
+    at: chrono::DateTime<chrono::Utc>,
+    success: bool,
+) -> AttemptRecord {
+    AttemptRecord {
+        delivery_id: delivery.clone(),
+        tenant: tenant.clone(),
+        webhook_id: webhook.clone(),
+        event_id: event.clone(),
+        event_type: "lead.created".into(),
+        attempt: number,
+        at,
+        outcome: if success {
+            AttemptOutcome::Success
+        } else {
+            AttemptOutcome::HttpError
+        },
+        response_status: Some(if success { 200 } else { 500 }),
+        latency_ms: 40,
+        error: (!success).then(|| "500 Internal Server Error".into()),
+        response_body: Some("ok".into()),
+        next_attempt_at: None,
+        trigger: if number > 1 {
+            DeliveryTrigger::Redeliver
+        } else {
+            DeliveryTrigger::Event
+        },
+        response_headers: Default::default(),
+        closes: None,
+    }
 }

@@ -58,29 +58,10 @@ pub struct Settings {
 
 /// Runs the projections benchmark (see the module docs).
 pub async fn projections(config: &Config, settings: &Settings) -> anyhow::Result<()> {
-    let (nats, prefix) = super::scratch::streams(config, "benchp-").await?;
-    let database = prefix.replace('-', "_");
-    let admin = config.postgres.url.clone();
-    let created = super::scratch::create_database(&admin, &database).await;
-    let result = match created {
-        Ok(url) => {
-            println!(
-                "nats-server {} at {}, prefix {prefix}; PostgreSQL database {database}",
-                nats.server_version(),
-                config.nats.url
-            );
-            let result = run(config, &nats, &url, settings).await;
-            if let Err(e) = super::scratch::drop_database(&admin, &database).await {
-                eprintln!("could not drop the database {database}: {e:#}");
-            }
-            result
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = nats.delete_streams().await {
-        eprintln!("could not delete the streams of {prefix}: {e}");
-    }
-    result
+    super::scratch::with_share(config, "benchp-", |nats, _, url| async move {
+        run(config, &nats, &url, settings).await
+    })
+    .await
 }
 
 struct Writers {

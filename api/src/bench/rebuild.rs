@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use futures::StreamExt as _;
 use hookledger_domain::delivery::{
-    AttemptOutcome, AttemptRecord, DeliveryClosed, DeliveryEnd, DeliveryFact, DeliveryTrigger,
+    AttemptOutcome, AttemptRecord, DeliveryClosed, DeliveryEnd, DeliveryFact,
 };
 use hookledger_domain::ids::{DeliveryId, EventId, TenantId, WebhookId};
 use hookledger_domain::ledger::Nats;
@@ -43,28 +43,12 @@ pub struct Settings {
 pub async fn rebuild(config: &Config, settings: &Settings) -> anyhow::Result<()> {
     let mut rates = Vec::new();
     for &n in &settings.deliveries {
-        let (nats, prefix) = super::scratch::streams(config, "benchr-").await?;
-        let database = prefix.replace('-', "_");
-        let admin = config.postgres.url.clone();
-        let result = match super::scratch::create_database(&admin, &database).await {
-            Ok(url) => {
-                println!(
-                    "{n} deliveries: nats-server {} at {}, prefix {prefix}; PostgreSQL database {database}",
-                    nats.server_version(),
-                    config.nats.url
-                );
-                let result = one(&nats, &url, n, settings).await;
-                if let Err(e) = super::scratch::drop_database(&admin, &database).await {
-                    eprintln!("could not drop the database {database}: {e:#}");
-                }
-                result
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = nats.delete_streams().await {
-            eprintln!("could not delete the streams of {prefix}: {e}");
-        }
-        rates.push((n, result?));
+        println!("{n} deliveries:");
+        let rate = super::scratch::with_share(config, "benchr-", |nats, _, url| async move {
+            one(&nats, &url, n, settings).await
+        })
+        .await?;
+        rates.push((n, rate));
     }
     if let [(small, first), .., (large, last)] = rates[..] {
         println!(
@@ -220,31 +204,11 @@ impl Delivery {
     /// succeeds and closes it.
     fn attempt(&self, number: u32) -> DeliveryFact {
         let success = number > 1 || !self.fails;
+        let at = self.at + chrono::TimeDelta::milliseconds(2 * i64::from(number) - 2);
+        let ids = (&self.tenant, &self.webhook, &self.id, &self.event);
         DeliveryFact::Attempted(AttemptRecord {
-            delivery_id: self.id.clone(),
-            tenant: self.tenant.clone(),
-            webhook_id: self.webhook.clone(),
-            event_id: self.event.clone(),
-            event_type: "lead.created".into(),
-            attempt: number,
-            at: self.at + chrono::TimeDelta::milliseconds(2 * i64::from(number) - 2),
-            outcome: if success {
-                AttemptOutcome::Success
-            } else {
-                AttemptOutcome::HttpError
-            },
-            response_status: Some(if success { 200 } else { 500 }),
-            latency_ms: 40,
-            error: (!success).then(|| "500 Internal Server Error".into()),
-            response_body: Some("ok".into()),
-            next_attempt_at: None,
-            trigger: if number > 1 {
-                DeliveryTrigger::Redeliver
-            } else {
-                DeliveryTrigger::Event
-            },
-            response_headers: Default::default(),
             closes: (number > 1).then_some(DeliveryEnd::Succeeded),
+            ..super::synthetic_attempt(ids, number, at, success)
         })
     }
 

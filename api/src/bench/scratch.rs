@@ -33,6 +33,37 @@ pub async fn streams(config: &Config, tag: &str) -> anyhow::Result<(Nats, String
     Ok((nats, prefix))
 }
 
+/// Runs `body` on a throw-away share (a prefix `<tag>…` with its streams, a database of the
+/// same name) and removes both afterwards, whatever `body` answered; prints where it runs.
+pub async fn with_share<T, F, Fut>(config: &Config, tag: &str, body: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Nats, String, String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let (nats, prefix) = streams(config, tag).await?;
+    let database = prefix.replace('-', "_");
+    let admin = config.postgres.url.clone();
+    let result = match create_database(&admin, &database).await {
+        Ok(url) => {
+            println!(
+                "nats-server {} at {}, prefix {prefix}; PostgreSQL database {database}",
+                nats.server_version(),
+                config.nats.url
+            );
+            let result = body(nats.clone(), prefix.clone(), url).await;
+            if let Err(e) = drop_database(&admin, &database).await {
+                eprintln!("could not drop the database {database}: {e:#}");
+            }
+            result
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = nats.delete_streams().await {
+        eprintln!("could not delete the streams of {prefix}: {e}");
+    }
+    result
+}
+
 /// The URL of database `name` on the server `admin` points at.
 pub fn database_url(admin: &str, name: &str) -> anyhow::Result<String> {
     let mut url = url::Url::parse(admin).context("the PostgreSQL URL is not a URL")?;
