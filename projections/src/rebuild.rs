@@ -110,7 +110,7 @@ const INDEXED_WHEN_FULL: [&str; 2] = ["events_archive", "webhook_history"];
 /// Tables whose statistics, gathered before the swap, cover only these columns (those queries
 /// filter and sort on): statistics on the big JSON columns would cost more than the rest of a
 /// rebuild. Autovacuum gathers the rest later.
-pub(crate) const ANALYZE_ONLY: [(&str, &str); 2] = [
+const ANALYZE_ONLY: [(&str, &str); 2] = [
     (
         "webhook_history",
         "(tenant, webhook_id, sequence, valid_from, valid_to)",
@@ -204,15 +204,20 @@ async fn rebuild_one(
     Ok(applied)
 }
 
-/// `ANALYZE`s the shadow of `table` (see [`ANALYZE_ONLY`]).
-async fn analyze(conn: &mut PgConnection, table: &str) -> Result<(), ProjectionError> {
-    let columns = ANALYZE_ONLY
+/// The column list `ANALYZE` of `table` takes (see [`ANALYZE_ONLY`]; empty: every column).
+pub(crate) fn analyzed_columns(table: &str) -> &'static str {
+    ANALYZE_ONLY
         .iter()
         .find(|(t, _)| *t == table)
-        .map_or("", |(_, columns)| columns);
+        .map_or("", |(_, columns)| columns)
+}
+
+/// `ANALYZE`s the shadow of `table` (see [`ANALYZE_ONLY`]).
+async fn analyze(conn: &mut PgConnection, table: &str) -> Result<(), ProjectionError> {
     sqlx::query(&format!(
-        "ANALYZE {} {columns}",
-        Target::Shadow.table(table)
+        "ANALYZE {} {}",
+        Target::Shadow.table(table),
+        analyzed_columns(table)
     ))
     .execute(conn)
     .await?;

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::rebuild::ANALYZE_ONLY;
+use crate::rebuild::analyzed_columns;
 use crate::{ProjectionError, View};
 
 /// How often a projector looks for stale statistics (one query on `pg_stat_user_tables`; a
@@ -29,14 +29,13 @@ pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The live tables of `view` whose statistics are missing or stale.
 pub(crate) async fn stale(pool: &PgPool, view: View) -> Result<Vec<String>, ProjectionError> {
-    let tables: Vec<&str> = view.tables().to_vec();
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT relname::text FROM pg_stat_user_tables
           WHERE schemaname = current_schema() AND relname = ANY($1)
             AND n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0)
           ORDER BY relname",
     )
-    .bind(&tables)
+    .bind(view.tables())
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(|(t,)| t).collect())
@@ -46,11 +45,7 @@ pub(crate) async fn stale(pool: &PgPool, view: View) -> Result<Vec<String>, Proj
 pub async fn refresh(pool: &PgPool, view: View) -> Result<Vec<String>, ProjectionError> {
     let tables = stale(pool, view).await?;
     for table in &tables {
-        let columns = ANALYZE_ONLY
-            .iter()
-            .find(|(t, _)| t == table)
-            .map_or("", |(_, columns)| columns);
-        sqlx::query(&format!("ANALYZE {table} {columns}"))
+        sqlx::query(&format!("ANALYZE {table} {}", analyzed_columns(table)))
             .execute(pool)
             .await?;
     }

@@ -20,7 +20,8 @@ pub const BUCKET_BOUNDS_MS: [u64; 23] = [
     1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000,
     15_000, 20_000, 30_000, 45_000, 60_000,
 ];
-const BUCKETS: usize = BUCKET_BOUNDS_MS.len() + 1;
+/// Latency buckets of a histogram: one per bound and one above the last.
+pub(crate) const BUCKETS: usize = BUCKET_BOUNDS_MS.len() + 1;
 
 /// Delivery statistics of one webhook or of a whole tenant.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -128,7 +128,7 @@ pub async fn for_webhook(
             .ok()
             .filter(|&i| i < n)
     };
-    let mut histograms = vec![vec![0i64; rollup::BUCKETS]; n];
+    let mut histograms = vec![vec![0i64; crate::stats::BUCKETS]; n];
     let mut out: Vec<Bucket> = (0..n)
         .map(|i| Bucket {
             start: first + width * i as i32,

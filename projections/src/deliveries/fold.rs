@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use hookledger_domain::delivery::{AttemptRecord, DeliveryClosed, DeliveryFact};
+use hookledger_domain::delivery::{AttemptOutcome, AttemptRecord, DeliveryEnd, DeliveryFact};
 use hookledger_domain::ledger::reader::RawMessage;
 use sqlx::PgConnection;
 
@@ -111,15 +111,16 @@ pub(crate) async fn apply(
         let row = rows.get_mut(&key).expect("inserted above");
         let changed = match fact {
             DeliveryFact::Attempted(a) => {
-                let closing = a.closing();
+                let reason = (a.closes == Some(DeliveryEnd::Failed)).then_some(a.outcome);
+                let closing = a.closes.map(|end| (end.as_str(), a.at, reason));
                 let new = attempted(row, a, sequence, delta, &mut attempts, &key);
-                if let (true, Some((end, c))) = (new, closing) {
-                    closed(row, c, end.as_str(), sequence, delta);
+                if let (true, Some((status, at, reason))) = (new, closing) {
+                    closed(row, status, at, reason, sequence, delta);
                 }
                 new
             }
-            DeliveryFact::Succeeded(c) => closed(row, c, "succeeded", sequence, delta),
-            DeliveryFact::Failed(c) => closed(row, c, "failed", sequence, delta),
+            DeliveryFact::Succeeded(c) => closed(row, "succeeded", c.at, c.reason, sequence, delta),
+            DeliveryFact::Failed(c) => closed(row, "failed", c.at, c.reason, sequence, delta),
         };
         if (created || changed) && seen.insert(key.clone()) {
             touched.push(key);
@@ -170,10 +171,12 @@ fn attempted(
     true
 }
 
+/// The delivery ends with `status` at `at` (`reason`: the last attempt's outcome, failures only).
 fn closed(
     row: &mut DeliveryRow,
-    c: DeliveryClosed,
     status: &str,
+    at: DateTime<Utc>,
+    reason: Option<AttemptOutcome>,
     sequence: i64,
     delta: &mut StatsDelta,
 ) -> bool {
@@ -181,11 +184,11 @@ fn closed(
         return false;
     }
     delta.move_status(&row.status, status);
-    let at = pg_time(c.at);
+    let at = pg_time(at);
     delta.closed(status, at);
     row.status = status.to_owned();
     row.closed_at = Some(at);
-    row.reason = c.reason.map(|r| r.as_str().to_owned());
+    row.reason = reason.map(|r| r.as_str().to_owned());
     row.next_attempt_at = None;
     row.sequence = sequence;
     true

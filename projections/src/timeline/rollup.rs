@@ -14,11 +14,8 @@ use sqlx::PgConnection;
 
 use crate::ProjectionError;
 use crate::apply::pg_time;
-use crate::stats::{BUCKET_BOUNDS_MS, bucket_of};
+use crate::stats::{BUCKETS, bucket_of};
 use crate::view::Target;
-
-/// Latency buckets per row: one per bound and one above the last.
-pub(super) const BUCKETS: usize = BUCKET_BOUNDS_MS.len() + 1;
 
 /// The start of the UTC hour holding `t`, as PostgreSQL stores `t` (rounded up to the
 /// microsecond, which can carry it into the next hour).
@@ -106,6 +103,7 @@ pub(crate) async fn add<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::BUCKET_BOUNDS_MS;
 
     #[test]
     fn latencies_fall_in_the_first_bucket_whose_bound_is_not_below_them() {
