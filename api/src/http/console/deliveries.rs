@@ -13,25 +13,18 @@ use chrono::{DateTime, Utc};
 use hookledger_domain::ids::DeliveryId;
 use hookledger_projections::deliveries::DeliveryFilter;
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::commands::webhook_id;
 use super::form::{Form, refuse_write};
 use super::layout::{csrf_field, failure_page, page, page_or_failure, render, when};
 use super::sent::{SentEvent, request_block};
 use super::session::TenantSession;
+use super::webhooks::ListQuery;
 use crate::AppState;
 use crate::http::error::ApiError;
 use crate::http::routes::support::webhook_known;
 
 const PAGE_SIZE: u32 = 50;
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ListQuery {
-    status: Option<String>,
-    event: Option<String>,
-    page: Option<u32>,
-}
 
 pub(crate) async fn list(
     s: TenantSession,

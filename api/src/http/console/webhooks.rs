@@ -33,11 +33,13 @@ use crate::http::routes::support;
 /// Rows per page of the list.
 const PAGE_SIZE: u32 = 50;
 
+/// The filters and page of a list (webhooks here, deliveries in `deliveries`): a status, an
+/// event type, a page number from 1.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ListQuery {
-    status: Option<String>,
-    event: Option<String>,
-    page: Option<u32>,
+    pub(super) status: Option<String>,
+    pub(super) event: Option<String>,
+    pub(super) page: Option<u32>,
 }
 
 pub(crate) async fn list(
