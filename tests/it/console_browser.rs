@@ -235,6 +235,9 @@ async fn in_a_browser_another_tenants_key_cannot_open_this_tenants_webhook_and_t
         .await;
     assert_eq!(browser.text("h1").await, "Not found");
     browser.click("#sign-out").await;
+    // Wait for the sign-out's own navigation to land: a goto issued while that form
+    // submission is in flight can be overtaken by its redirect to the tenant sign-in.
+    browser.find("#notice").await;
 
     browser.goto(&app.url("/console/operator/sign-in")).await;
     browser.fill("#operator-token", OPERATOR_TOKEN).await;
