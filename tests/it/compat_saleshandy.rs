@@ -127,7 +127,7 @@ async fn the_documents_example_is_created_active_after_a_signed_test_delivery() 
             None,
         )
         .await;
-        // The attempt and its outcome are two facts: wait for the outcome too.
+        // Wait for the attempt that closes the delivery (older facts closed it separately).
         if page["total"] == 1 && page["data"][0]["status"] != "pending" {
             Ok(page)
         } else {
