@@ -19,8 +19,9 @@
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
+use hookledger_domain::ledger::LedgerError;
 use hookledger_domain::ledger::Nats;
-use hookledger_domain::ledger::reader::{RawMessage, Tail};
+use hookledger_domain::ledger::reader::RawMessage;
 use sqlx::{Connection, PgPool};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
@@ -193,11 +194,13 @@ impl Projector {
     ) -> Result<Exit, ProjectionError> {
         let view = self.view;
         let filter = view.filter(self.nats.names());
+        // Read ahead: the next messages are fetched while a batch is in its transaction.
         let mut tail = self
             .nats
             .tail(view.stream(), &filter, self.checkpoint + 1)
-            .await?;
-        let analyzing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            .await?
+            .read_ahead(2 * view.max_batch());
+        let stats = std::sync::Arc::new(statistics::Statistics::default());
         let mut checked = std::time::Instant::now() - statistics::CHECK_EVERY;
         loop {
             let first = tokio::select! {
@@ -220,7 +223,7 @@ impl Projector {
                     // only after their commit.
                     if checked.elapsed() >= statistics::CHECK_EVERY {
                         checked = std::time::Instant::now();
-                        statistics::spawn_refresh(&self.pool, view, &analyzing);
+                        stats.spawn_refresh(&self.pool, view);
                     }
                     continue;
                 }
@@ -233,15 +236,20 @@ impl Projector {
             };
             let batch = fill_batch(&mut tail, first, view.max_batch()).await?;
             let pending = batch.last().map_or(0, |m| m.pending);
+            let started = std::time::Instant::now();
             match self.apply(&batch).await? {
                 BatchOutcome::NotWriter => return Ok(Exit::StandAside),
-                BatchOutcome::Applied { checkpoint, .. } => {
+                BatchOutcome::Applied {
+                    checkpoint,
+                    applied,
+                } => {
+                    tracing::debug!(%view, messages = batch.len(), applied, checkpoint, pending, elapsed = ?started.elapsed(), "batch applied");
                     state.publish(checkpoint);
                     report_lag(view, pending);
                     *backoff = BACKOFF_MIN;
                     if checked.elapsed() >= statistics::CHECK_EVERY {
                         checked = std::time::Instant::now();
-                        statistics::spawn_refresh(&self.pool, view, &analyzing);
+                        stats.spawn_refresh(&self.pool, view);
                     }
                 }
             }
@@ -251,11 +259,14 @@ impl Projector {
 
 /// Adds to `first` what has already arrived (and what the server says is on its way, briefly),
 /// up to `max` messages.
-pub(crate) async fn fill_batch(
-    tail: &mut Tail,
+pub(crate) async fn fill_batch<S>(
+    tail: &mut S,
     first: RawMessage,
     max: usize,
-) -> Result<Vec<RawMessage>, ProjectionError> {
+) -> Result<Vec<RawMessage>, ProjectionError>
+where
+    S: futures::Stream<Item = Result<RawMessage, LedgerError>> + Unpin,
+{
     let mut batch = vec![first];
     while batch.len() < max {
         let pending = batch.last().map_or(0, |m| m.pending);

@@ -13,9 +13,15 @@
 //! projector, and the `ANALYZE` runs on a pool connection in a task of its own, never on the
 //! writer's connection: it takes a lock that does not block writes, and a batch does not wait
 //! for it. When autovacuum does its job, the check finds nothing to do.
+//!
+//! The big tables are analyzed on the columns queries use only (`crate::rebuild::analyzed_columns`),
+//! and PostgreSQL resets `n_mod_since_analyze` only after an `ANALYZE` of every column: so a
+//! [`Statistics`] remembers the count each table had when it last analyzed it and measures
+//! staleness from there (a count below that one was reset by a full analyze: from zero).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -27,45 +33,80 @@ use crate::{ProjectionError, View};
 /// table growing from empty needs new ones within seconds).
 pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// The live tables of `view` whose statistics are missing or stale.
-pub(crate) async fn stale(pool: &PgPool, view: View) -> Result<Vec<String>, ProjectionError> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT relname::text FROM pg_stat_user_tables
-          WHERE schemaname = current_schema() AND relname = ANY($1)
-            AND n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0)
-          ORDER BY relname",
-    )
-    .bind(view.tables())
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|(t,)| t).collect())
+/// The statistics refresh of one view's writer: see the module docs.
+#[derive(Debug, Default)]
+pub struct Statistics {
+    /// Per table: `n_mod_since_analyze` when this refresh last analyzed it.
+    baselines: Mutex<HashMap<String, i64>>,
+    running: AtomicBool,
 }
 
-/// `ANALYZE`s the stale tables of `view`; answers which.
-pub async fn refresh(pool: &PgPool, view: View) -> Result<Vec<String>, ProjectionError> {
-    let tables = stale(pool, view).await?;
-    for table in &tables {
-        sqlx::query(&format!("ANALYZE {table} {}", analyzed_columns(table)))
-            .execute(pool)
-            .await?;
+impl Statistics {
+    /// The live tables of `view` whose statistics are missing or stale, with their
+    /// modification counts now.
+    async fn stale(
+        &self,
+        pool: &PgPool,
+        view: View,
+    ) -> Result<Vec<(String, i64)>, ProjectionError> {
+        let rows: Vec<(String, i64, f64)> = sqlx::query_as(
+            "SELECT relname::text, n_mod_since_analyze, greatest(n_live_tup, 0)::float8
+               FROM pg_stat_user_tables
+              WHERE schemaname = current_schema() AND relname = ANY($1)
+              ORDER BY relname",
+        )
+        .bind(view.tables())
+        .fetch_all(pool)
+        .await?;
+        let baselines = self.baselines.lock().expect("statistics baselines");
+        Ok(rows
+            .into_iter()
+            .filter(|(table, modified, live)| {
+                let base = baselines.get(table).copied().unwrap_or(0);
+                let since = if *modified >= base {
+                    modified - base
+                } else {
+                    *modified
+                };
+                since as f64 > 50.0 + 0.1 * live
+            })
+            .map(|(table, modified, _)| (table, modified))
+            .collect())
     }
-    Ok(tables)
-}
 
-/// Starts [`refresh`] in a task unless one of `view` still runs (`running`).
-pub(crate) fn spawn_refresh(pool: &PgPool, view: View, running: &Arc<AtomicBool>) {
-    if running.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    let (pool, running) = (pool.clone(), running.clone());
-    tokio::spawn(async move {
-        match refresh(&pool, view).await {
-            Ok(tables) if !tables.is_empty() => {
-                tracing::debug!(%view, ?tables, "analyzed tables with stale statistics");
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%view, %error, "cannot refresh table statistics"),
+    /// `ANALYZE`s the stale tables of `view`; answers which.
+    pub async fn refresh(&self, pool: &PgPool, view: View) -> Result<Vec<String>, ProjectionError> {
+        let tables = self.stale(pool, view).await?;
+        for (table, modified) in &tables {
+            let columns = analyzed_columns(table);
+            sqlx::query(&format!("ANALYZE {table} {columns}"))
+                .execute(pool)
+                .await?;
+            // A full analyze resets the count; one of some columns leaves it as it was.
+            let base = if columns.is_empty() { 0 } else { *modified };
+            self.baselines
+                .lock()
+                .expect("statistics baselines")
+                .insert(table.clone(), base);
         }
-        running.store(false, Ordering::Release);
-    });
+        Ok(tables.into_iter().map(|(t, _)| t).collect())
+    }
+
+    /// Starts [`Statistics::refresh`] in a task unless one still runs.
+    pub(crate) fn spawn_refresh(self: &Arc<Self>, pool: &PgPool, view: View) {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (pool, this) = (pool.clone(), self.clone());
+        tokio::spawn(async move {
+            match this.refresh(&pool, view).await {
+                Ok(tables) if !tables.is_empty() => {
+                    tracing::debug!(%view, ?tables, "analyzed tables with stale statistics");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%view, %error, "cannot refresh table statistics"),
+            }
+            this.running.store(false, Ordering::Release);
+        });
+    }
 }

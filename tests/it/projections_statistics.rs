@@ -44,14 +44,12 @@ async fn the_deliveries_projector_analyzes_its_tables_once_they_have_grown() {
     tracker.close();
     tracker.wait().await;
     // Whatever the projector's refresh had left, once analyzed nothing is stale until more is
-    // written.
-    statistics::refresh(&env.pool, View::Deliveries)
-        .await
-        .unwrap();
+    // written, though an `ANALYZE` of some columns leaves PostgreSQL's modification count as
+    // it was (deliveries and delivery_attempts are analyzed on their queried columns).
+    let refresh = statistics::Statistics::default();
+    refresh.refresh(&env.pool, View::Deliveries).await.unwrap();
     assert_eq!(
-        statistics::refresh(&env.pool, View::Deliveries)
-            .await
-            .unwrap(),
+        refresh.refresh(&env.pool, View::Deliveries).await.unwrap(),
         Vec::<String>::new()
     );
 }

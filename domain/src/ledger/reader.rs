@@ -4,6 +4,11 @@
 //! a gap or reconnect) on one stream from a start sequence. It yields every stored message in
 //! order and keeps waiting for new ones; callers that want a bounded read stop at the head
 //! sequence they asked for with [`Nats::head`].
+//!
+//! The ordered consumer asks the server for its next messages only while it is polled (a pull
+//! of 500, renewed at half), so a reader that works between polls (a projector in its
+//! transaction) waits a round trip for every few hundred messages. [`Tail::read_ahead`] polls
+//! it from a task of its own into a bounded buffer instead.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -169,6 +174,45 @@ impl Stream for Tail {
                 Poll::Ready(Some(item))
             }
         }
+    }
+}
+
+impl Tail {
+    /// Reads this tail from a task of its own into a buffer of up to `capacity` messages (see
+    /// the module docs). The first error ends the read after it is handed on; the task ends
+    /// when the [`ReadAhead`] is dropped.
+    pub fn read_ahead(mut self, capacity: usize) -> ReadAhead {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        let task = tokio::spawn(async move {
+            use futures::StreamExt;
+            while let Some(item) = self.next().await {
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        ReadAhead { rx, task }
+    }
+}
+
+/// A [`Tail`] read ahead into a buffer: see [`Tail::read_ahead`].
+pub struct ReadAhead {
+    rx: tokio::sync::mpsc::Receiver<Result<RawMessage, LedgerError>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Stream for ReadAhead {
+    type Item = Result<RawMessage, LedgerError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
