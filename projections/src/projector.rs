@@ -201,7 +201,6 @@ impl Projector {
             .await?
             .read_ahead(2 * view.max_batch());
         let stats = std::sync::Arc::new(statistics::Statistics::default());
-        let mut checked = std::time::Instant::now() - statistics::CHECK_EVERY;
         loop {
             let first = tokio::select! {
                 biased;
@@ -221,10 +220,7 @@ impl Projector {
                     report_lag(view, head.saturating_sub(self.checkpoint));
                     // Idle too: the counters of the last batches reach the statistics views
                     // only after their commit.
-                    if checked.elapsed() >= statistics::CHECK_EVERY {
-                        checked = std::time::Instant::now();
-                        stats.spawn_refresh(&self.pool, view);
-                    }
+                    stats.refresh_if_due(&self.pool, view);
                     continue;
                 }
                 Ok(None) => {
@@ -247,10 +243,7 @@ impl Projector {
                     state.publish(checkpoint);
                     report_lag(view, pending);
                     *backoff = BACKOFF_MIN;
-                    if checked.elapsed() >= statistics::CHECK_EVERY {
-                        checked = std::time::Instant::now();
-                        stats.spawn_refresh(&self.pool, view);
-                    }
+                    stats.refresh_if_due(&self.pool, view);
                 }
             }
         }

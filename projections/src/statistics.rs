@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
@@ -31,7 +31,7 @@ use crate::{ProjectionError, View};
 
 /// How often a projector looks for stale statistics (one query on `pg_stat_user_tables`; a
 /// table growing from empty needs new ones within seconds).
-pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The statistics refresh of one view's writer: see the module docs.
 #[derive(Debug, Default)]
@@ -39,6 +39,8 @@ pub struct Statistics {
     /// Per table: `n_mod_since_analyze` when this refresh last analyzed it.
     baselines: Mutex<HashMap<String, i64>>,
     running: AtomicBool,
+    /// When [`Statistics::refresh_if_due`] last started a refresh.
+    checked: Mutex<Option<Instant>>,
 }
 
 impl Statistics {
@@ -92,8 +94,16 @@ impl Statistics {
         Ok(tables.into_iter().map(|(t, _)| t).collect())
     }
 
-    /// Starts [`Statistics::refresh`] in a task unless one still runs.
-    pub(crate) fn spawn_refresh(self: &Arc<Self>, pool: &PgPool, view: View) {
+    /// Starts [`Statistics::refresh`] in a task, at most every [`CHECK_EVERY`] and unless one
+    /// still runs.
+    pub(crate) fn refresh_if_due(self: &Arc<Self>, pool: &PgPool, view: View) {
+        {
+            let mut checked = self.checked.lock().expect("statistics check time");
+            if checked.is_some_and(|at| at.elapsed() < CHECK_EVERY) {
+                return;
+            }
+            *checked = Some(Instant::now());
+        }
         if self.running.swap(true, Ordering::AcqRel) {
             return;
         }
