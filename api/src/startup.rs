@@ -67,6 +67,9 @@ pub enum StartupError {
     /// This NATS server cannot run the dispatcher role (no scheduled messages).
     #[error("{0}")]
     Worker(#[source] DispatchError),
+    /// The projectors' thread cannot be started.
+    #[error("starting the projectors' thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 impl StartupError {
@@ -192,25 +195,36 @@ pub async fn start(
     let catalogs = Ledger::open(&nats, ())
         .await
         .map_err(StartupError::Ledger)?;
-    let projections = if roles.projector {
-        hookledger_projections::spawn(nats.clone(), pool.clone(), shutdown.clone(), tracker)
-    } else {
-        hookledger_projections::Projections::remote(pool.clone())
-    };
     // Only a stream that drops messages needs a copy: with the default retention (delivery
     // facts kept forever) archiving DELIVERIES wrote every fact a second time, the largest
     // PostgreSQL cost of a delivery. A retention set later starts its archiver from sequence 1,
     // which the stream still holds.
-    let archived = config.nats.archived_streams();
-    if roles.projector && !archived.is_empty() {
-        hookledger_projections::events_archive::spawn(
+    let projections = if roles.projector {
+        let archived = config.nats.archived_streams();
+        let (archive_nats, archive_pool, archive_shutdown) =
+            (nats.clone(), pool.clone(), shutdown.clone());
+        let archivers = move |local: &TaskTracker| {
+            if !archived.is_empty() {
+                hookledger_projections::events_archive::spawn(
+                    archive_nats,
+                    archive_pool,
+                    archived,
+                    archive_shutdown,
+                    local,
+                );
+            }
+        };
+        hookledger_projections::spawn_apart(
             nats.clone(),
             pool.clone(),
-            archived,
+            archivers,
             shutdown.clone(),
             tracker,
-        );
-    }
+        )
+        .map_err(StartupError::Thread)?
+    } else {
+        hookledger_projections::Projections::remote(pool.clone())
+    };
     let limits = Arc::new(config.limits());
     let webhooks = Arc::new(webhooks);
     let dispatcher = hookledger_dispatcher::Dispatcher::new(

@@ -65,6 +65,50 @@ pub struct Projections {
     states: Arc<[Arc<ViewState>; 2]>,
 }
 
+/// Starts one supervised projector per view, plus `more` (the stream archivers), on a thread
+/// and runtime of their own; they stop when `shutdown` is cancelled (after the batch in flight,
+/// if any), and `tracker` waits for them.
+///
+/// Why apart: a projector's batch is a handful of PostgreSQL round trips, and each one ends
+/// with its task waiting in the run queue. On the dispatcher's runtime that queue holds
+/// thousands of delivery tasks whenever deliveries are busy, so every round trip waited behind
+/// them and the views fell seconds behind the facts (BENCHMARKS.md, "Deployed"). On a thread of
+/// its own the projector waits for the operating system's scheduler only, which hands a
+/// thread that mostly sleeps the CPU at once. The work is the same; only its latency changes.
+pub fn spawn_apart(
+    nats: Nats,
+    pool: PgPool,
+    more: impl FnOnce(&TaskTracker) + Send + 'static,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) -> std::io::Result<Projections> {
+    let projections = Projections::remote(pool.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let states = projections.states.clone();
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("projectors".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let local = TaskTracker::new();
+                for state in states.iter() {
+                    let projector = Projector::new(state.view, nats.clone(), pool.clone());
+                    local.spawn(projector.run(state.clone(), shutdown.clone()));
+                }
+                more(&local);
+                local.close();
+                local.wait().await;
+            });
+            drop(done);
+        })?;
+    tracker.spawn(async move {
+        let _ = finished.await;
+    });
+    Ok(projections)
+}
+
 /// Starts one supervised projector per view on `tracker`; they stop when `shutdown` is
 /// cancelled (after the batch in flight, if any).
 pub fn spawn(

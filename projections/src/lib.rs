@@ -54,7 +54,7 @@ mod view;
 pub mod webhooks;
 
 pub use error::ProjectionError;
-pub use handle::{POLL_EVERY, Projections, spawn};
+pub use handle::{POLL_EVERY, Projections, spawn, spawn_apart};
 pub use page::{DEFAULT_LIMIT, MAX_LIMIT, Page};
 pub use projector::{BatchOutcome, LOCK_RETRY, MAX_BATCH, Projector};
 pub use view::{UnknownView, View};
