@@ -200,24 +200,10 @@ pub async fn start(
     // PostgreSQL cost of a delivery. A retention set later starts its archiver from sequence 1,
     // which the stream still holds.
     let projections = if roles.projector {
-        let archived = config.nats.archived_streams();
-        let (archive_nats, archive_pool, archive_shutdown) =
-            (nats.clone(), pool.clone(), shutdown.clone());
-        let archivers = move |local: &TaskTracker| {
-            if !archived.is_empty() {
-                hookledger_projections::events_archive::spawn(
-                    archive_nats,
-                    archive_pool,
-                    archived,
-                    archive_shutdown,
-                    local,
-                );
-            }
-        };
         hookledger_projections::spawn_apart(
             nats.clone(),
             pool.clone(),
-            archivers,
+            config.nats.archived_streams(),
             shutdown.clone(),
             tracker,
         )

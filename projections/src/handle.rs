@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hookledger_domain::ledger::Nats;
+use hookledger_domain::ledger::reader::StreamKind;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -65,9 +66,9 @@ pub struct Projections {
     states: Arc<[Arc<ViewState>; 2]>,
 }
 
-/// Starts one supervised projector per view, plus `more` (the stream archivers), on a thread
-/// and runtime of their own; they stop when `shutdown` is cancelled (after the batch in flight,
-/// if any), and `tracker` waits for them.
+/// Starts one supervised projector per view, and an archiver per stream of `archived`
+/// ([`crate::events_archive`]), on a thread and runtime of their own; they stop when `shutdown`
+/// is cancelled (after the batch in flight, if any), and `tracker` waits for them.
 ///
 /// Why apart: a projector's batch is a handful of PostgreSQL round trips, and each one ends
 /// with its task waiting in the run queue. On the dispatcher's runtime that queue holds
@@ -78,7 +79,7 @@ pub struct Projections {
 pub fn spawn_apart(
     nats: Nats,
     pool: PgPool,
-    more: impl FnOnce(&TaskTracker) + Send + 'static,
+    archived: Vec<StreamKind>,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> std::io::Result<Projections> {
@@ -93,11 +94,10 @@ pub fn spawn_apart(
         .spawn(move || {
             runtime.block_on(async move {
                 let local = TaskTracker::new();
-                for state in states.iter() {
-                    let projector = Projector::new(state.view, nats.clone(), pool.clone());
-                    local.spawn(projector.run(state.clone(), shutdown.clone()));
+                spawn_projectors(&states, &nats, &pool, &shutdown, &local);
+                if !archived.is_empty() {
+                    crate::events_archive::spawn(nats, pool, archived, shutdown, &local);
                 }
-                more(&local);
                 local.close();
                 local.wait().await;
             });
@@ -118,11 +118,21 @@ pub fn spawn(
     tracker: &TaskTracker,
 ) -> Projections {
     let projections = Projections::remote(pool.clone());
-    for state in projections.states.iter() {
+    spawn_projectors(&projections.states, &nats, &pool, &shutdown, tracker);
+    projections
+}
+
+fn spawn_projectors(
+    states: &[Arc<ViewState>; 2],
+    nats: &Nats,
+    pool: &PgPool,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) {
+    for state in states {
         let projector = Projector::new(state.view, nats.clone(), pool.clone());
         tracker.spawn(projector.run(state.clone(), shutdown.clone()));
     }
-    projections
 }
 
 impl Projections {
