@@ -22,9 +22,9 @@ use crate::retry::{AttemptSummary, parse_retry_after};
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
     pub method: HttpMethod,
-    pub url: String,
+    pub url: url::Url,
     /// Every header: content type, custom headers, signature headers.
-    pub headers: Vec<(String, String)>,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Bytes,
     pub timeout: Duration,
 }
@@ -77,11 +77,7 @@ pub async fn send(
     allow_private: bool,
     excerpt_bytes: usize,
 ) -> AttemptResult {
-    let url = match url::Url::parse(&request.url) {
-        Ok(url) => url,
-        Err(e) => return AttemptResult::not_sent(AttemptOutcome::Connect, format!("bad URL: {e}")),
-    };
-    if let Err(refused) = check_literal_host(&url, allow_private) {
+    if let Err(refused) = check_literal_host(&request.url, allow_private) {
         return AttemptResult::not_sent(AttemptOutcome::RefusedTarget, refused.to_string());
     }
     let method = match request.method {
@@ -89,15 +85,13 @@ pub async fn send(
         HttpMethod::Put => reqwest::Method::PUT,
         HttpMethod::Patch => reqwest::Method::PATCH,
     };
-    let mut builder = client
-        .request(method, url)
-        .timeout(request.timeout)
-        .body(request.body);
-    for (name, value) in &request.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
+    // The request is made whole, not through a builder: one header map, moved in.
+    let mut http = reqwest::Request::new(method, request.url);
+    *http.headers_mut() = request.headers;
+    *http.body_mut() = Some(request.body.into());
+    *http.timeout_mut() = Some(request.timeout);
     let started = Instant::now();
-    let mut response = match builder.send().await {
+    let mut response = match client.execute(http).await {
         Ok(response) => response,
         Err(error) => {
             let (outcome, text) = classify(&error);
@@ -260,8 +254,8 @@ mod tests {
         });
         let request = HttpRequest {
             method: HttpMethod::Post,
-            url: format!("http://{addr}/hook"),
-            headers: vec![],
+            url: url::Url::parse(&format!("http://{addr}/hook")).unwrap(),
+            headers: Default::default(),
             body: Bytes::from_static(b"{}"),
             timeout: Duration::from_secs(5),
         };
@@ -278,15 +272,15 @@ mod tests {
         let client = crate::client::build(false).unwrap();
         let request = HttpRequest {
             method: HttpMethod::Post,
-            url: "http://127.0.0.1:9/hook".into(),
-            headers: vec![],
+            url: url::Url::parse("http://127.0.0.1:9/hook").unwrap(),
+            headers: Default::default(),
             body: Bytes::new(),
             timeout: Duration::from_secs(1),
         };
         let result = send(&client, request.clone(), false, 100).await;
         assert_eq!(result.outcome, AttemptOutcome::RefusedTarget);
         let named = HttpRequest {
-            url: "http://localhost:9/hook".into(),
+            url: url::Url::parse("http://localhost:9/hook").unwrap(),
             ..request.clone()
         };
         assert_eq!(
@@ -309,8 +303,13 @@ mod tests {
         });
         let request = HttpRequest {
             method: HttpMethod::Post,
-            url: format!("http://{addr}/hook"),
-            headers: vec![("content-type".into(), "application/json".into())],
+            url: url::Url::parse(&format!("http://{addr}/hook")).unwrap(),
+            headers: [(
+                reqwest::header::CONTENT_TYPE,
+                reqwest::header::HeaderValue::from_static("application/json"),
+            )]
+            .into_iter()
+            .collect(),
             body: Bytes::from_static(b"{}"),
             timeout: Duration::from_millis(200),
         };

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::breaker::Breaker;
 use crate::job::{EventBody, Job};
+use crate::keys::Keys;
 use crate::limits::Limits;
 use crate::notify::{Notifier, SmtpSettings};
 use crate::registry::Registry;
@@ -87,7 +88,7 @@ pub struct Redelivery {
 pub(crate) struct Inner {
     pub(crate) nats: Nats,
     pub(crate) webhooks: Arc<Ledger<Webhook>>,
-    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) keys: Keys,
     pub(crate) client: reqwest::Client,
     pub(crate) settings: Settings,
     pub(crate) breaker: Breaker,
@@ -142,7 +143,7 @@ impl Dispatcher {
             follower: std::sync::Mutex::new(None),
             nats,
             webhooks,
-            keyring,
+            keys: Keys::new(keyring),
             client,
             notifier,
             settings,

@@ -40,6 +40,7 @@ pub mod client;
 mod error;
 mod handle;
 pub mod job;
+mod keys;
 mod limits;
 pub mod matcher;
 pub mod notify;

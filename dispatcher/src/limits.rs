@@ -95,7 +95,7 @@ impl Limits {
         &self,
         tenant: &str,
         webhook: &str,
-        url: &str,
+        url: &url::Url,
     ) -> Result<Admission, Deferral> {
         let initial = INITIAL_WEBHOOK_SLOTS.min(self.per_webhook);
         let own = pool(&self.webhooks, webhook, || {
@@ -329,14 +329,9 @@ impl Pool {
 }
 
 /// `host:port` of a URL: what the host limit counts (per tenant).
-pub(crate) fn endpoint(url: &str) -> String {
-    url::Url::parse(url).map_or_else(
-        |_| url.to_owned(),
-        |u| {
-            let port = u.port_or_known_default().unwrap_or(0);
-            format!("{}:{port}", u.host_str().unwrap_or(""))
-        },
-    )
+pub(crate) fn endpoint(url: &url::Url) -> String {
+    let port = url.port_or_known_default().unwrap_or(0);
+    format!("{}:{port}", url.host_str().unwrap_or(""))
 }
 
 #[cfg(test)]

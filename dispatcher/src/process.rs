@@ -2,8 +2,8 @@
 //! (routed events, retries, redeliveries, recoveries, tests).
 //!
 //! 1. [`Inner::send`]: load-checked webhook → body `{id, type, timestamp, data,
-//!    ...properties}` → Standard Webhooks signature with every live secret → HTTP
-//!    ([`crate::attempt`]). A webhook that is paused, disabled or deleted when the attempt comes
+//!    ...properties}` → Standard Webhooks signature with every live secret (its key opened once,
+//!    [`crate::keys`]) → HTTP ([`crate::attempt`]). A webhook that is paused, disabled or deleted when the attempt comes
 //!    due is not sent to: the outcome is `paused`.
 //! 2. [`Inner::conclude`]: the retry verdict ([`crate::retry::next`]), then
 //!    `delivery.attempted` (with `nextAttemptAt`, or `closes` when it is the last attempt) is
@@ -19,15 +19,18 @@ use hookledger_domain::delivery::{
 };
 use hookledger_domain::ids::{DeliveryId, TenantId, WebhookId, WebhookKey};
 use hookledger_domain::ledger::{CommandMeta, LedgerError};
-use hookledger_domain::secrets::SigningSecret;
-use hookledger_domain::webhook::{RetrySettings, Webhook, WebhookCommand, secret_aad};
+use hookledger_domain::webhook::{
+    CustomHeaders, RetrySettings, Webhook, WebhookCommand, secret_aad,
+};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::attempt::{self, AttemptResult, HttpRequest};
 use crate::breaker::Trip;
 use crate::handle::{Redelivery, due};
 use crate::job::{EventBody, Job};
 use crate::retry::{self, Verdict};
-use crate::{DispatchError, Inner, signing};
+use crate::signing::{self, SignatureHeaders, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
+use crate::{DispatchError, Inner};
 
 impl Inner {
     /// The webhook as the ledger has it now (`None` when it never existed).
@@ -66,27 +69,23 @@ impl Inner {
             ));
         }
         let aad = secret_aad(&job.tenant, &job.webhook_id);
-        let secrets = (webhook.signing_secrets_at(Utc::now()).into_iter())
-            .map(|sealed| self.keyring.open(sealed, &aad))
-            .collect::<Result<Vec<SigningSecret>, _>>()?;
+        let keys = (webhook.signing_secrets_at(Utc::now()).into_iter())
+            .map(|sealed| self.keys.key(sealed, &aad))
+            .collect::<Result<Vec<_>, _>>()?;
         let body = job.render(&spec.properties);
         let signed = signing::sign(
             job.event.id.as_str(),
             Utc::now().timestamp(),
             &body,
-            &secrets,
+            keys.iter().map(|key| &**key),
         );
-        let mut headers = Vec::with_capacity(4 + spec.headers.as_map().len());
-        headers.push(("content-type".to_owned(), "application/json".to_owned()));
-        headers.extend(
-            spec.headers
-                .iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
-        headers.extend(signed.pairs().map(|(k, v)| (k.to_owned(), v)));
+        let headers = match request_headers(&spec.headers, signed) {
+            Ok(headers) => headers,
+            Err(error) => return Ok(AttemptResult::not_sent(AttemptOutcome::Connect, error)),
+        };
         let request = HttpRequest {
             method: spec.http_method,
-            url: spec.url.as_str().to_owned(),
+            url: spec.url.url().clone(),
             headers,
             body: body.into(),
             timeout: spec.timeout_seconds.as_duration(),
@@ -152,9 +151,12 @@ impl Inner {
         metrics::counter!("hookledger_delivery_attempts_total", &labels).increment(1);
         metrics::histogram!("hookledger_delivery_attempt_seconds", "outcome" => result.outcome.as_str())
             .record(result.latency.as_secs_f64());
-        let fact = DeliveryFact::Attempted(record.clone());
+        let fact = DeliveryFact::Attempted(record);
         self.nats.record_fact(&fact, job.event_sequence).await?;
-        self.follow_up(job, &record, verdict).await?;
+        let DeliveryFact::Attempted(record) = &fact else {
+            unreachable!("made as an attempt above")
+        };
+        self.follow_up(job, record, verdict).await?;
         Ok(verdict)
     }
 
@@ -325,6 +327,34 @@ impl Inner {
             attempt: job.attempt,
         })
     }
+}
+
+/// An attempt's headers: the content type, the webhook's own headers, the signature's three.
+/// The webhook's names and values were checked as HTTP headers when it was written (tokens,
+/// visible ASCII, reserved names refused, each name once), so the error, naming the header, is
+/// for a rule HTTP has and that check had not.
+fn request_headers(custom: &CustomHeaders, signed: SignatureHeaders) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::with_capacity(4 + custom.as_map().len());
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in custom.iter() {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(name), Ok(value)) => {
+                headers.insert(name, value);
+            }
+            _ => return Err(format!("the custom header {name} is not valid HTTP")),
+        }
+    }
+    let SignatureHeaders {
+        id,
+        timestamp,
+        signature,
+    } = signed;
+    let value =
+        |s: String| HeaderValue::try_from(s).expect("ids, digits and base64 are header-safe");
+    headers.insert(WEBHOOK_ID, value(id));
+    headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp));
+    headers.insert(WEBHOOK_SIGNATURE, value(signature));
+    Ok(headers)
 }
 
 /// The trigger's stable code (a bounded metric label).

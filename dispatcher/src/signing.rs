@@ -42,24 +42,60 @@ impl SignatureHeaders {
     }
 }
 
-/// One `v1,<base64>` signature of `body` under `key`.
-pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+/// A secret's HMAC-SHA256 key, with the key's pads already hashed: cloning it is all an
+/// attempt pays per secret before hashing the message.
+#[derive(Clone)]
+pub struct SigningKey(Hmac<Sha256>);
+
+impl SigningKey {
+    /// The key of `secret` ([`SigningSecret::key_bytes`]).
+    pub fn new(secret: &SigningSecret) -> Self {
+        Self::from_bytes(&secret.key_bytes())
+    }
+
+    /// The key of raw key bytes.
+    pub fn from_bytes(key: &[u8]) -> Self {
+        Self(Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length"))
+    }
+
+    /// One `v1,<base64>` signature of `body` for `id` at `timestamp` (in decimal).
+    fn sign(&self, id: &str, timestamp: &str, body: &[u8]) -> String {
+        let mut mac = self.0.clone();
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    }
 }
 
-/// Signs `body` for delivery `id` at `timestamp` with every secret, in order (current first).
-pub fn sign(id: &str, timestamp: i64, body: &[u8], secrets: &[SigningSecret]) -> SignatureHeaders {
-    let signature = secrets
-        .iter()
-        .map(|secret| signature(&secret.key_bytes(), id, timestamp, body))
-        .collect::<Vec<_>>()
-        .join(" ");
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(***)")
+    }
+}
+
+/// One `v1,<base64>` signature of `body` under `key`.
+pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    SigningKey::from_bytes(key).sign(id, &timestamp.to_string(), body)
+}
+
+/// Signs `body` for delivery `id` at `timestamp` with every key, in order (current first).
+pub fn sign<'a>(
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+    keys: impl IntoIterator<Item = &'a SigningKey>,
+) -> SignatureHeaders {
+    let stamp = timestamp.to_string();
+    let mut signature = String::new();
+    for key in keys {
+        if !signature.is_empty() {
+            signature.push(' ');
+        }
+        signature.push_str(&key.sign(id, &stamp, body));
+    }
     SignatureHeaders {
         id: id.to_owned(),
         timestamp,
@@ -78,8 +114,8 @@ mod tests {
     const BODY: &str = r#"{"test": 2432232314}"#;
     const EXPECTED: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
 
-    fn secret(s: &str) -> SigningSecret {
-        SigningSecret::parse_any(s).unwrap()
+    fn secret(s: &str) -> SigningKey {
+        SigningKey::new(&SigningSecret::parse_any(s).unwrap())
     }
 
     fn http_headers(h: &SignatureHeaders) -> reqwest::header::HeaderMap {

@@ -204,7 +204,7 @@ async fn process(inner: &Inner, job: &Job, message: &WorkMessage) -> Step {
         None => (None, None),
         Some(spec) => {
             let (tenant, webhook) = (job.tenant.as_str(), job.webhook_id.as_str());
-            let admission = match inner.limits.enter(tenant, webhook, spec.url.as_str()).await {
+            let admission = match inner.limits.enter(tenant, webhook, spec.url.url()).await {
                 Ok(admission) => admission,
                 Err(deferral) => {
                     tracing::debug!(limit = deferral.limit, delay = ?deferral.delay,

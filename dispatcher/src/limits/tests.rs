@@ -1,9 +1,11 @@
 use super::*;
 
-const URL: &str = "http://h:1/a";
+static URL: std::sync::LazyLock<url::Url> =
+    std::sync::LazyLock::new(|| url::Url::parse("http://h:1/a").unwrap());
 
 #[test]
 fn endpoints_are_host_and_port() {
+    let endpoint = |s: &str| endpoint(&url::Url::parse(s).unwrap());
     assert_eq!(endpoint("https://example.com/a"), "example.com:443");
     assert_eq!(endpoint("http://127.0.0.1:8080/x?y"), "127.0.0.1:8080");
 }
@@ -12,16 +14,16 @@ fn endpoints_are_host_and_port() {
 async fn a_full_webhook_defers_its_own_jobs_and_no_other_webhooks() {
     // One slot and a line of one per webhook.
     let limits = Arc::new(Limits::new(1, 8, 1));
-    let held = limits.enter("a", "wh_1", URL).await.unwrap();
+    let held = limits.enter("a", "wh_1", &URL).await.unwrap();
     let in_line = tokio::spawn({
         let limits = limits.clone();
-        async move { limits.enter("a", "wh_1", URL).await.is_ok() }
+        async move { limits.enter("a", "wh_1", &URL).await.is_ok() }
     });
     tokio::task::yield_now().await;
-    let refused = limits.enter("a", "wh_1", URL).await;
+    let refused = limits.enter("a", "wh_1", &URL).await;
     assert_eq!(refused.err().map(|d| d.limit), Some("webhook"));
     assert!(
-        limits.enter("a", "wh_2", URL).await.is_ok(),
+        limits.enter("a", "wh_2", &URL).await.is_ok(),
         "another webhook on the same host is not affected"
     );
     drop(held);
@@ -31,17 +33,17 @@ async fn a_full_webhook_defers_its_own_jobs_and_no_other_webhooks() {
 #[tokio::test(start_paused = true)]
 async fn one_tenant_using_up_its_host_slots_leaves_other_tenants_theirs() {
     let limits = Limits::new(4, 2, 2);
-    let _a1 = limits.enter("a", "wh_1", URL).await.unwrap();
-    let _a2 = limits.enter("a", "wh_2", URL).await.unwrap();
+    let _a1 = limits.enter("a", "wh_1", &URL).await.unwrap();
+    let _a2 = limits.enter("a", "wh_2", &URL).await.unwrap();
     let started = tokio::time::Instant::now();
-    let refused = limits.enter("a", "wh_3", URL).await;
+    let refused = limits.enter("a", "wh_3", &URL).await;
     assert_eq!(refused.err().map(|d| d.limit), Some("host"));
     assert!(
         started.elapsed() >= LINE_WAIT,
         "it waited in the host's line first"
     );
     assert!(
-        limits.enter("b", "wh_4", URL).await.is_ok(),
+        limits.enter("b", "wh_4", &URL).await.is_ok(),
         "tenant b has its own slots towards the same host"
     );
 }
@@ -169,9 +171,9 @@ async fn before_any_attempt_ends_the_pace_is_how_long_the_first_has_been_out() {
 #[tokio::test(start_paused = true)]
 async fn a_job_waits_in_line_at_most_line_wait() {
     let limits = Limits::new(1, 8, 8);
-    let _held = limits.enter("a", "wh_1", URL).await.unwrap();
+    let _held = limits.enter("a", "wh_1", &URL).await.unwrap();
     let started = tokio::time::Instant::now();
-    assert!(limits.enter("a", "wh_1", URL).await.is_err());
+    assert!(limits.enter("a", "wh_1", &URL).await.is_err());
     assert!(started.elapsed() >= LINE_WAIT);
     let pool = pool(&limits.webhooks, "wh_1", || unreachable!());
     assert_eq!(pool.waiting.load(Ordering::Relaxed), 0);

@@ -16,10 +16,18 @@ use url::{Host, Url};
 use crate::validation::Rule;
 
 /// An absolute `http`/`https` URL with a host, no credentials, at most 2048 characters.
-/// Kept as the user wrote it (trimmed), so it reads back unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TargetUrl(String);
+/// Kept as the user wrote it (trimmed), so it reads back unchanged, and parsed once beside it:
+/// the dispatcher reads the parsed form on every attempt (the request, the host limit's key),
+/// and a webhook's value lives as long as the webhook in the dispatcher's registry.
+///
+/// Equality, hashing and the serialized form are the text's. Reading it back (from an event)
+/// parses without the policy checks: they ran when it was written, under that day's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct TargetUrl {
+    text: String,
+    url: Url,
+}
 
 impl TargetUrl {
     /// The longest URL accepted.
@@ -47,23 +55,55 @@ impl TargetUrl {
         if !allow_private && is_forbidden_host(&host) {
             return Err(Rule::PrivateTarget);
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self {
+            text: s.to_owned(),
+            url,
+        })
     }
 
     /// The URL as written.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The parsed URL, for the HTTP client.
-    pub fn to_url(&self) -> Result<Url, url::ParseError> {
-        Url::parse(&self.0)
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+}
+
+impl PartialEq for TargetUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for TargetUrl {}
+
+impl std::hash::Hash for TargetUrl {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+impl From<TargetUrl> for String {
+    fn from(target: TargetUrl) -> Self {
+        target.text
+    }
+}
+
+impl TryFrom<String> for TargetUrl {
+    type Error = url::ParseError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let url = Url::parse(&text)?;
+        Ok(Self { text, url })
     }
 }
 
 impl fmt::Display for TargetUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -154,6 +194,22 @@ mod tests {
             let parsed = TargetUrl::parse(url, false).unwrap();
             assert_eq!(parsed.as_str(), url.trim());
         }
+    }
+
+    #[test]
+    fn a_stored_url_reads_back_as_written_with_its_parsed_form() {
+        // The parsed form is normalised; the text stays the user's.
+        let written = TargetUrl::parse("HTTP://Example.COM:80/a b", false).unwrap();
+        let json = serde_json::to_string(&written).unwrap();
+        assert_eq!(json, r#""HTTP://Example.COM:80/a b""#);
+        let read: TargetUrl = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, written);
+        assert_eq!(read.as_str(), "HTTP://Example.COM:80/a b");
+        assert_eq!(read.url().as_str(), "http://example.com/a%20b");
+        // Stored under an operator who allowed private targets: it reads back all the same.
+        let private: TargetUrl = serde_json::from_str(r#""http://127.0.0.1:9/x""#).unwrap();
+        assert_eq!(private.url().port(), Some(9));
+        assert!(serde_json::from_str::<TargetUrl>(r#""not a url""#).is_err());
     }
 
     #[test]
