@@ -11,6 +11,35 @@ use super::{caught_up, start};
 use crate::harness::{TestEnv, eventually};
 
 #[tokio::test]
+async fn a_table_never_analyzed_is_analyzed_once_it_holds_rows() {
+    let env = TestEnv::new().await;
+    let (projections, shutdown, tracker) = start(&env);
+    let hook = WebhookId::new();
+    // Fewer than autovacuum's 50 modifications: only "never analyzed" makes it stale.
+    let facts: Vec<_> = (0..10)
+        .map(|_| attempt("acme", &hook, &DeliveryId::new(), 1, true, 5))
+        .collect();
+    publish(&env, &facts).await;
+    caught_up(&env, &projections, View::Deliveries).await;
+    eventually(Duration::from_secs(20), || async {
+        let tuples: f32 =
+            sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = 'deliveries'::regclass")
+                .fetch_one(&env.pool)
+                .await
+                .map_err(|e| e.to_string())?;
+        if tuples >= 10.0 {
+            Ok(())
+        } else {
+            Err(format!("deliveries: {tuples} tuples estimated"))
+        }
+    })
+    .await;
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+}
+
+#[tokio::test]
 async fn the_deliveries_projector_analyzes_its_tables_once_they_have_grown() {
     let env = TestEnv::new().await;
     let (projections, shutdown, tracker) = start(&env);
