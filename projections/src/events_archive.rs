@@ -11,8 +11,8 @@
 //!   touches it and nothing deletes from it. Its checkpoint is the highest sequence it holds
 //!   per stream; inserts are `ON CONFLICT DO NOTHING`, so replicas that all run it (the
 //!   projector role) and restarts stay correct, at the price of duplicate work.
-//! - The archiver follows each stream with an ordered consumer and writes a batch when caught
-//!   up or at [`BATCH`] messages. It must keep up well within the retention: a message that
+//! - The archiver follows each stream with an ordered consumer and writes a batch of what
+//!   arrives within [`LINGER`] of its first message, at most [`BATCH`]. It must keep up well within the retention: a message that
 //!   expires before the archiver reached it is lost to the archive (the lag is logged).
 
 use std::time::Duration;
@@ -29,6 +29,10 @@ use crate::ProjectionError;
 
 /// Messages written per statement at most.
 pub const BATCH: usize = 1_000;
+/// How long a batch waits for more messages after its first: the archive must keep up within
+/// the streams' retention (days), not within milliseconds, and a statement per few dozen
+/// messages (what arrives during one insert at thousands a second) was most of its cost.
+const LINGER: Duration = Duration::from_millis(200);
 
 /// The `stream` column of `kind` (`events` or `deliveries`); the ledger is never archived here
 /// (it is kept forever, and `events_archive` already copies it).
@@ -149,8 +153,8 @@ pub async fn archive_to_head(
     Ok(read)
 }
 
-/// Follows `kind` from the archive's checkpoint until `shutdown`, writing a batch whenever it
-/// is caught up or holds [`BATCH`] messages.
+/// Follows `kind` from the archive's checkpoint until `shutdown`, writing what arrives within
+/// [`LINGER`] of a batch's first message (at most [`BATCH`]) in one statement.
 async fn follow(
     nats: &Nats,
     pool: &PgPool,
@@ -159,33 +163,27 @@ async fn follow(
 ) -> Result<(), ProjectionError> {
     let from = checkpoint(pool, kind).await? + 1;
     let mut tail = nats.tail_with_headers(kind, "", from).await?;
-    let mut batch: Vec<RawMessage> = Vec::with_capacity(BATCH);
     loop {
         let next = tokio::select! {
-            () = shutdown.cancelled() => return write(nats, pool, kind, &batch).await,
+            () = shutdown.cancelled() => return Ok(()),
             next = tail.next() => next,
         };
-        let Some(message) = next else {
+        let Some(first) = next else {
             return Err(ProjectionError::corrupt_because(format!(
                 "the {} reader ended",
                 stream_name(kind)
             )));
         };
-        let message = message?;
-        let caught_up = message.pending == 0;
-        let age: DateTime<Utc> = message.time;
-        batch.push(message);
-        if caught_up || batch.len() >= BATCH {
-            write(nats, pool, kind, &batch).await?;
-            batch.clear();
-            let lag = (Utc::now() - age).num_seconds();
-            if lag > 3600 {
-                tracing::warn!(
-                    stream = stream_name(kind),
-                    lag_seconds = lag,
-                    "the stream archive lags"
-                );
-            }
+        let batch = crate::projector::fill_batch(&mut tail, first?, BATCH, LINGER).await?;
+        write(nats, pool, kind, &batch).await?;
+        let age: DateTime<Utc> = batch.last().map_or_else(Utc::now, |m| m.time);
+        let lag = (Utc::now() - age).num_seconds();
+        if lag > 3600 {
+            tracing::warn!(
+                stream = stream_name(kind),
+                lag_seconds = lag,
+                "the stream archive lags"
+            );
         }
     }
 }

@@ -230,7 +230,7 @@ impl Projector {
                 }
                 Ok(Some(message)) => message?,
             };
-            let batch = fill_batch(&mut tail, first, view.max_batch()).await?;
+            let batch = fill_batch(&mut tail, first, view.max_batch(), view.linger()).await?;
             let pending = batch.last().map_or(0, |m| m.pending);
             let started = std::time::Instant::now();
             match self.apply(&batch).await? {
@@ -250,26 +250,33 @@ impl Projector {
     }
 }
 
-/// Adds to `first` what has already arrived (and what the server says is on its way, briefly),
-/// up to `max` messages.
+/// Adds to `first` what has already arrived, what the server says is on its way (waited for
+/// briefly) and, until `linger` after the call, what arrives meanwhile; up to `max` messages.
 pub(crate) async fn fill_batch<S>(
     tail: &mut S,
     first: RawMessage,
     max: usize,
+    linger: Duration,
 ) -> Result<Vec<RawMessage>, ProjectionError>
 where
     S: futures::Stream<Item = Result<RawMessage, LedgerError>> + Unpin,
 {
+    let lingered = tokio::time::Instant::now() + linger;
     let mut batch = vec![first];
     while batch.len() < max {
         let pending = batch.last().map_or(0, |m| m.pending);
         let next = match tail.next().now_or_never() {
             Some(next) => next,
-            None if pending > 0 => match timeout(PENDING_WAIT, tail.next()).await {
-                Ok(next) => next,
-                Err(_) => break,
-            },
-            None => break,
+            None => {
+                let until = match pending {
+                    0 => lingered,
+                    _ => lingered.max(tokio::time::Instant::now() + PENDING_WAIT),
+                };
+                match tokio::time::timeout_at(until, tail.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                }
+            }
         };
         match next {
             Some(message) => batch.push(message?),

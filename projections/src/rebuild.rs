@@ -394,7 +394,7 @@ fn read_ahead<T: Send + 'static>(
             };
             let Some(first) = next else { return };
             let batch = match first {
-                Ok(first) => fill_batch(&mut tail, first, REBUILD_BATCH).await,
+                Ok(first) => fill_batch(&mut tail, first, REBUILD_BATCH, Duration::ZERO).await,
                 Err(e) => Err(e.into()),
             };
             let last = batch.as_ref().ok().and_then(|b| b.last());
