@@ -268,9 +268,11 @@ where
         let next = match tail.next().now_or_never() {
             Some(next) => next,
             None => {
+                let now = tokio::time::Instant::now();
                 let until = match pending {
-                    0 => lingered,
-                    _ => lingered.max(tokio::time::Instant::now() + PENDING_WAIT),
+                    0 if lingered > now => lingered,
+                    0 => break,
+                    _ => lingered.max(now + PENDING_WAIT),
                 };
                 match tokio::time::timeout_at(until, tail.next()).await {
                     Ok(next) => next,
@@ -295,4 +297,62 @@ fn next_backoff(backoff: &mut Duration) -> Duration {
     let now = *backoff;
     *backoff = (*backoff * 2).min(BACKOFF_MAX);
     now
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    fn message(sequence: u64) -> RawMessage {
+        RawMessage {
+            subject: "s".into(),
+            sequence,
+            time: chrono::Utc::now(),
+            payload: Default::default(),
+            pending: 0,
+            headers: vec![],
+        }
+    }
+
+    /// A stream whose next message is not ready when first polled (it yields once first).
+    fn arriving_later(
+        sequences: Vec<u64>,
+    ) -> impl futures::Stream<Item = Result<RawMessage, LedgerError>> + Unpin {
+        Box::pin(
+            futures::stream::iter(sequences).then(|sequence| async move {
+                tokio::task::yield_now().await;
+                Ok(message(sequence))
+            }),
+        )
+    }
+
+    #[tokio::test]
+    async fn without_a_linger_a_batch_is_what_has_arrived() {
+        let mut tail = arriving_later(vec![2, 3]);
+        let batch = fill_batch(&mut tail, message(1), 10, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(batch.len(), 1, "the next message was not there yet");
+    }
+
+    #[tokio::test]
+    async fn a_lingering_batch_takes_what_arrives_meanwhile_up_to_its_size() {
+        let mut tail = arriving_later(vec![2, 3, 4]);
+        let long = Duration::from_secs(600);
+        let batch = fill_batch(&mut tail, message(1), 3, long).await.unwrap();
+        let sequences: Vec<u64> = batch.iter().map(|m| m.sequence).collect();
+        assert_eq!(sequences, [1, 2, 3], "full before the linger ended");
+    }
+
+    #[tokio::test]
+    async fn a_lingering_batch_ends_with_its_linger() {
+        let mut tail = futures::stream::pending::<Result<RawMessage, LedgerError>>();
+        let started = std::time::Instant::now();
+        let linger = Duration::from_millis(20);
+        let batch = fill_batch(&mut tail, message(1), 10, linger).await.unwrap();
+        assert_eq!(batch.len(), 1);
+        assert!(started.elapsed() >= linger, "{:?}", started.elapsed());
+    }
 }
