@@ -158,6 +158,11 @@ pub async fn connect_postgres(config: &Config) -> Result<PgPool, StartupError> {
             .url
             .parse::<PgConnectOptions>()?
             .options([("plan_cache_mode", "force_custom_plan")]);
+        let options = plain_on_loopback(
+            options,
+            &config.postgres.url,
+            std::env::var_os("PGSSLMODE").is_some(),
+        );
         PgPoolOptions::new()
             .max_connections(config.postgres.max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -166,6 +171,32 @@ pub async fn connect_postgres(config: &Config) -> Result<PgPool, StartupError> {
     })
     .await
     .map_err(StartupError::Postgres)
+}
+
+/// Without TLS to a PostgreSQL on this host when neither the URL (`sslmode`) nor `PGSSLMODE`
+/// asks for a mode. libpq's default, `prefer`, takes TLS whenever the server offers it (Debian's
+/// does, with its snakeoil certificate), and on loopback that protects nothing while both sides
+/// encrypt every row: about 3 % of PostgreSQL's CPU and some of hookledger's in `scripts/run`'s
+/// shape. A mode that is asked for is kept, whatever the host.
+fn plain_on_loopback(options: PgConnectOptions, url: &str, env_mode: bool) -> PgConnectOptions {
+    let asked = env_mode
+        || url::Url::parse(url).is_ok_and(|u| {
+            u.query_pairs().any(|(k, _)| {
+                k.eq_ignore_ascii_case("sslmode") || k.eq_ignore_ascii_case("ssl-mode")
+            })
+        });
+    let host = options
+        .get_host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if asked || !loopback {
+        return options;
+    }
+    options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
 }
 
 /// Connects both, migrates and opens everything the roles need.
@@ -281,6 +312,33 @@ mod tests {
     use super::*;
 
     fn keeps_its_causes<E: std::error::Error + Send + Sync + 'static>() {}
+
+    #[test]
+    fn a_loopback_postgres_is_reached_without_tls_unless_a_mode_is_asked_for() {
+        use sqlx::postgres::PgSslMode;
+        let mode = |url: &str, env: bool| {
+            let options = url.parse::<PgConnectOptions>().unwrap();
+            let mode = plain_on_loopback(options, url, env).get_ssl_mode();
+            matches!(mode, PgSslMode::Disable)
+        };
+        assert!(mode("postgres://u@127.0.0.1:5432/db", false));
+        assert!(mode("postgres://u@localhost/db", false));
+        assert!(mode("postgres://u@[::1]:5432/db", false));
+        assert!(
+            !mode("postgres://u@db.internal:5432/db", false),
+            "remote: libpq's default"
+        );
+        assert!(!mode("postgres://u@10.0.0.5/db", false));
+        assert!(
+            !mode("postgres://u@127.0.0.1/db?sslmode=require", false),
+            "asked for"
+        );
+        assert!(!mode("postgres://u@127.0.0.1/db?ssl-mode=prefer", false));
+        assert!(
+            !mode("postgres://u@127.0.0.1/db", true),
+            "PGSSLMODE asks for one"
+        );
+    }
 
     #[test]
     fn every_error_of_a_layer_stays_send_sync_and_static() {
