@@ -94,12 +94,20 @@ mod tests {
         Keys::new(Arc::new(Keyring::new(master, vec![])))
     }
 
+    const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    /// `secret` sealed for `aad`, opened once through the cache.
+    fn opened(keys: &Keys, secret: &SigningSecret, aad: &str) -> (SealedSecret, Arc<SigningKey>) {
+        let sealed = keys.keyring.seal(secret, aad);
+        let key = keys.key(&sealed, aad).unwrap();
+        (sealed, key)
+    }
+
     #[test]
     fn a_key_opens_once_and_signs_as_its_secret() {
         let keys = keys();
-        let secret = SigningSecret::parse_any("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let sealed = keys.keyring.seal(&secret, "t/wh_1");
-        let first = keys.key(&sealed, "t/wh_1").unwrap();
+        let secret = SigningSecret::parse_any(WHSEC).unwrap();
+        let (sealed, first) = opened(&keys, &secret, "t/wh_1");
         let again = keys.key(&sealed, "t/wh_1").unwrap();
         assert!(
             Arc::ptr_eq(&first, &again),
@@ -113,9 +121,8 @@ mod tests {
     #[test]
     fn a_kept_key_is_not_handed_out_under_another_binding() {
         let keys = keys();
-        let secret = SigningSecret::parse_any("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let sealed = keys.keyring.seal(&secret, "t/wh_1");
-        keys.key(&sealed, "t/wh_1").unwrap();
+        let secret = SigningSecret::parse_any(WHSEC).unwrap();
+        let (sealed, _) = opened(&keys, &secret, "t/wh_1");
         assert!(
             keys.key(&sealed, "t/wh_2").is_err(),
             "the AEAD binding still decides"
@@ -129,8 +136,7 @@ mod tests {
     fn a_full_cache_starts_over() {
         let keys = keys();
         let secret = SigningSecret::parse_any("raw-secret").unwrap();
-        let sealed = keys.keyring.seal(&secret, "t/wh_0");
-        keys.key(&sealed, "t/wh_0").unwrap();
+        let (sealed, _) = opened(&keys, &secret, "t/wh_0");
         {
             // Filled up without paying for MAX seals.
             let mut opened = keys.opened.lock().unwrap();
@@ -151,8 +157,7 @@ mod tests {
         assert_eq!(keys.len(), Keys::MAX);
         keys.key(&sealed, "t/wh_0").unwrap();
         assert_eq!(keys.len(), Keys::MAX, "a kept key is used, nothing added");
-        let other = keys.keyring.seal(&secret, "t/wh_1");
-        keys.key(&other, "t/wh_1").unwrap();
+        opened(&keys, &secret, "t/wh_1");
         assert_eq!(keys.len(), 1, "full: emptied, then the new key kept");
     }
 }

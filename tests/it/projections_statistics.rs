@@ -10,17 +10,30 @@ use super::deliveries::{attempt, publish};
 use super::{caught_up, start};
 use crate::harness::{TestEnv, eventually};
 
+/// A projector that has applied `count` first attempts of one webhook.
+async fn projected(
+    env: &TestEnv,
+    count: usize,
+) -> (
+    hookledger_projections::Projections,
+    tokio_util::sync::CancellationToken,
+    tokio_util::task::TaskTracker,
+) {
+    let (projections, shutdown, tracker) = start(env);
+    let hook = WebhookId::new();
+    let facts: Vec<_> = (0..count)
+        .map(|_| attempt("acme", &hook, &DeliveryId::new(), 1, true, 5))
+        .collect();
+    publish(env, &facts).await;
+    caught_up(env, &projections, View::Deliveries).await;
+    (projections, shutdown, tracker)
+}
+
 #[tokio::test]
 async fn a_table_never_analyzed_is_analyzed_once_it_holds_rows() {
     let env = TestEnv::new().await;
-    let (projections, shutdown, tracker) = start(&env);
-    let hook = WebhookId::new();
     // Fewer than autovacuum's 50 modifications: only "never analyzed" makes it stale.
-    let facts: Vec<_> = (0..10)
-        .map(|_| attempt("acme", &hook, &DeliveryId::new(), 1, true, 5))
-        .collect();
-    publish(&env, &facts).await;
-    caught_up(&env, &projections, View::Deliveries).await;
+    let (_projections, shutdown, tracker) = projected(&env, 10).await;
     eventually(Duration::from_secs(20), || async {
         let tuples: f32 =
             sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = 'deliveries'::regclass")
@@ -42,13 +55,7 @@ async fn a_table_never_analyzed_is_analyzed_once_it_holds_rows() {
 #[tokio::test]
 async fn the_deliveries_projector_analyzes_its_tables_once_they_have_grown() {
     let env = TestEnv::new().await;
-    let (projections, shutdown, tracker) = start(&env);
-    let hook = WebhookId::new();
-    let facts: Vec<_> = (0..300)
-        .map(|_| attempt("acme", &hook, &DeliveryId::new(), 1, true, 5))
-        .collect();
-    publish(&env, &facts).await;
-    caught_up(&env, &projections, View::Deliveries).await;
+    let (_projections, shutdown, tracker) = projected(&env, 300).await;
     // Statistics that count the rows the projector wrote, gathered by it (or by autovacuum
     // where it runs): the estimate PostgreSQL plans with is no longer that of an empty table.
     eventually(Duration::from_secs(20), || async {
