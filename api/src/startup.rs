@@ -196,6 +196,10 @@ fn plain_on_loopback(options: PgConnectOptions, url: &str, env_mode: bool) -> Pg
     if asked || !loopback {
         return options;
     }
+    tracing::debug!(
+        host,
+        "PostgreSQL on this host: connecting without TLS (sslmode sets it)"
+    );
     options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
 }
 
