@@ -36,6 +36,12 @@ use crate::{ProjectionError, View, apply, checkpoint};
 /// Messages per batch while refilling (larger than live batches: nobody waits on them; small
 /// enough that reading, folding and copying overlap well).
 const REBUILD_BATCH: usize = 2_000;
+/// How long a refill batch waits for the rest of its messages. A rebuild reads a backlog, so a
+/// batch fills in milliseconds and only the last one waits this long; but the first batch is
+/// the sample of the first `ANALYZE` ([`fill_deliveries`]), and one cut short by a slow first
+/// fetch (a few dozen rows) gave statistics on which the second batch's lookup still probed the
+/// status index.
+const REBUILD_LINGER: Duration = Duration::from_millis(200);
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,7 +400,7 @@ fn read_ahead<T: Send + 'static>(
             };
             let Some(first) = next else { return };
             let batch = match first {
-                Ok(first) => fill_batch(&mut tail, first, REBUILD_BATCH, Duration::ZERO).await,
+                Ok(first) => fill_batch(&mut tail, first, REBUILD_BATCH, REBUILD_LINGER).await,
                 Err(e) => Err(e.into()),
             };
             let last = batch.as_ref().ok().and_then(|b| b.last());
