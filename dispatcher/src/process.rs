@@ -2,9 +2,9 @@
 //! (routed events, retries, redeliveries, recoveries, tests).
 //!
 //! 1. [`Inner::send`]: load-checked webhook → body `{id, type, timestamp, data,
-//!    ...properties}` → Standard Webhooks signature with every live secret (its key opened once,
-//!    [`crate::keys`]) → HTTP ([`crate::attempt`]). A webhook that is paused, disabled or deleted when the attempt comes
-//!    due is not sent to: the outcome is `paused`.
+//!    ...properties}` → Standard Webhooks signature with every live secret (its key opened
+//!    once, [`crate::keys`]) → HTTP ([`crate::attempt`]). A webhook that is paused, disabled or
+//!    deleted when the attempt comes due is not sent to: the outcome is `paused`.
 //! 2. [`Inner::conclude`]: the retry verdict ([`crate::retry::next`]), then
 //!    `delivery.attempted` (with `nextAttemptAt`, or `closes` when it is the last attempt) is
 //!    published **and acknowledged**, then what follows: the next job (at once, or held as a
@@ -29,7 +29,7 @@ use crate::breaker::Trip;
 use crate::handle::{Redelivery, due};
 use crate::job::{EventBody, Job};
 use crate::retry::{self, Verdict};
-use crate::signing::{self, SignatureHeaders, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
+use crate::signing::{self, SignatureHeaders};
 use crate::{DispatchError, Inner};
 
 impl Inner {
@@ -344,16 +344,7 @@ fn request_headers(custom: &CustomHeaders, signed: SignatureHeaders) -> Result<H
             _ => return Err(format!("the custom header {name} is not valid HTTP")),
         }
     }
-    let SignatureHeaders {
-        id,
-        timestamp,
-        signature,
-    } = signed;
-    let value =
-        |s: String| HeaderValue::try_from(s).expect("ids, digits and base64 are header-safe");
-    headers.insert(WEBHOOK_ID, value(id));
-    headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp));
-    headers.insert(WEBHOOK_SIGNATURE, value(signature));
+    signed.add_to(&mut headers);
     Ok(headers)
 }
 

@@ -12,8 +12,9 @@
 //!   per stream; inserts are `ON CONFLICT DO NOTHING`, so replicas that all run it (the
 //!   projector role) and restarts stay correct, at the price of duplicate work.
 //! - The archiver follows each stream with an ordered consumer and writes a batch of what
-//!   arrives within [`LINGER`] of its first message, at most [`BATCH`]. It must keep up well within the retention: a message that
-//!   expires before the archiver reached it is lost to the archive (the lag is logged).
+//!   arrives within [`LINGER`] of its first message, at most [`BATCH`]. It must keep up well
+//!   within the retention: a message that expires before the archiver reached it is lost to
+//!   the archive (the lag is logged).
 
 use std::time::Duration;
 

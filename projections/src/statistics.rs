@@ -17,8 +17,9 @@
 //! webhook's every delivery per key, so a fresh view's first large batches took seconds
 //! (measured: 0.9 s for the lookup of 2,000 keys in a table of 3,700 rows, 6 ms once
 //! analyzed). Statistics gathered at a few hundred rows keep the plan right as the table grows
-//! (a unique `id`, few webhooks). Checked at most every [`CHECK_EVERY`] by the projector, and the `ANALYZE` runs on a pool connection in a task of its own, never on the
-//! writer's connection: it takes a lock that does not block writes, and a batch does not wait
+//! (a unique `id`, few webhooks). Checked at most every [`CHECK_EVERY`] by the projector, and
+//! the `ANALYZE` runs on a pool connection in a task of its own, never on the writer's
+//! connection: it takes a lock that does not block writes, and a batch does not wait
 //! for it. When autovacuum does its job, the check finds nothing to do.
 //!
 //! The big tables are analyzed on the columns queries use only (`crate::rebuild::analyzed_columns`),
