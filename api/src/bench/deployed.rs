@@ -264,6 +264,21 @@ pub async fn deployed(config: &Config, settings: Settings) -> anyhow::Result<()>
         total / seconds,
         total * 1000.0 / deliveries
     );
+    // The counting receiver does the same few things for every delivery on every machine, so
+    // its CPU per delivery gauges the machine's speed at the time of the run: costs in its
+    // units compare across machines and across a machine's slow and fast hours.
+    if let Some(&receiver) = by_name.get("receiver").filter(|r| **r > 0.0) {
+        let units: Vec<String> = (by_name.iter())
+            .filter(|(name, _)| name.as_str() != "receiver")
+            .map(|(name, used)| format!("{name} {:.2}", used / receiver))
+            .collect();
+        println!(
+            "  cpu per delivery in receivers: {}, total {:.2} (the receiver's {:.3} ms = 1)",
+            units.join(", "),
+            total / receiver,
+            receiver * 1000.0 / deliveries
+        );
+    }
     let lags = view_lags(&samples);
     println!(
         "  deliveries view behind the facts during the run: p50 {} ms, p99 {} ms, max {} ms; every fact in the view {} ms after the last delivery",
