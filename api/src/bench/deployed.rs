@@ -16,6 +16,9 @@
 //!    (every process whose command is COMM, looked up at the start and the end, so
 //!    PostgreSQL's backends are summed, those that connected during the run too), from
 //!    `/proc`, per delivery and as cores. A process that exited during the run is not counted.
+//! 5. With `--nats-monitor`, nats-server's message and JetStream API counters (`/varz`,
+//!    `/jsz`) per delivery, from before the first publish until the view caught up. They count
+//!    the whole server, so anything else using it counts too.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -42,6 +45,8 @@ pub struct Settings {
     pub fanout: usize,
     /// Processes to account.
     pub pids: Vec<(String, Procs)>,
+    /// nats-server's HTTP monitoring (`http://127.0.0.1:8222`): messages per delivery.
+    pub nats_monitor: Option<String>,
 }
 
 /// The processes of one `--pid`.
@@ -119,6 +124,40 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// nats-server's own counters (`/varz`, `/jsz`), for the whole server.
+struct NatsTraffic {
+    in_msgs: u64,
+    out_msgs: u64,
+    in_bytes: u64,
+    out_bytes: u64,
+    api_calls: u64,
+}
+
+impl NatsTraffic {
+    async fn read(http: &reqwest::Client, monitor: &str) -> anyhow::Result<Self> {
+        let get = |path: &'static str| async move {
+            let url = format!("{}{path}", monitor.trim_end_matches('/'));
+            let response = (http.get(&url).send().await).with_context(|| format!("GET {url}"))?;
+            let body: Value = (response.error_for_status()?.json().await)
+                .with_context(|| format!("GET {url}: not JSON"))?;
+            anyhow::Ok(body)
+        };
+        let (varz, jsz) = (get("/varz").await?, get("/jsz").await?);
+        let field = |v: &Value, name: &str| {
+            v.pointer(name)
+                .and_then(Value::as_u64)
+                .with_context(|| format!("nats-server monitoring: no {name}"))
+        };
+        Ok(Self {
+            in_msgs: field(&varz, "/in_msgs")?,
+            out_msgs: field(&varz, "/out_msgs")?,
+            in_bytes: field(&varz, "/in_bytes")?,
+            out_bytes: field(&varz, "/out_bytes")?,
+            api_calls: field(&jsz, "/api/total")?,
+        })
+    }
+}
+
 /// One sample of the run.
 struct Sample {
     at: Instant,
@@ -185,6 +224,10 @@ pub async fn deployed(config: &Config, settings: Settings) -> anyhow::Result<()>
     let nats = ledger::connect(&config.nats.url, names, wait).await?;
     let pool = PgPool::connect(&config.postgres.url).await?;
     let before_received = load.received().await?;
+    let traffic_before = match &s.nats_monitor {
+        Some(url) => Some(NatsTraffic::read(&load.http, url).await?),
+        None => None,
+    };
     let expected = (s.events * s.fanout) as u64;
     let cpu_before: Vec<_> = s.pids.iter().map(|(_, p)| p.cpu()).collect();
     let own_before = cpu_seconds(std::process::id());
@@ -277,6 +320,18 @@ pub async fn deployed(config: &Config, settings: Settings) -> anyhow::Result<()>
             units.join(", "),
             total / receiver,
             receiver * 1000.0 / deliveries
+        );
+    }
+    if let (Some(url), Some(before)) = (&s.nats_monitor, traffic_before) {
+        let after = NatsTraffic::read(&load.http, url).await?;
+        let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / deliveries;
+        println!(
+            "  nats-server per delivery: {:.2} messages in, {:.2} out ({:.0} and {:.0} bytes), {:.4} JetStream API calls (server-wide counts, start to caught up)",
+            per(after.in_msgs, before.in_msgs),
+            per(after.out_msgs, before.out_msgs),
+            per(after.in_bytes, before.in_bytes),
+            per(after.out_bytes, before.out_bytes),
+            per(after.api_calls, before.api_calls),
         );
     }
     let lags = view_lags(&samples);

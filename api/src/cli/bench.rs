@@ -63,6 +63,10 @@ pub enum BenchCommand {
         /// every process of that command name (e.g. postgres=@postgres); repeat the flag.
         #[arg(long = "pid", value_parser = crate::bench::deployed::parse_pids)]
         pids: Vec<(String, crate::bench::deployed::Procs)>,
+        /// nats-server's HTTP monitoring (`-m` port), e.g. http://127.0.0.1:8222: also report
+        /// its messages per delivery (its counters are server-wide).
+        #[arg(long)]
+        nats_monitor: Option<String>,
         /// Only delete the configured prefix's streams (after a run, with the server stopped).
         #[arg(long)]
         delete_streams: bool,
@@ -199,6 +203,7 @@ pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitC
             events,
             fanout,
             pids,
+            nats_monitor,
             delete_streams,
         } => {
             if delete_streams {
@@ -212,6 +217,7 @@ pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitC
                 events,
                 fanout,
                 pids,
+                nats_monitor,
             };
             crate::bench::deployed::deployed(config, settings).await?;
             Ok(ExitCode::SUCCESS)
