@@ -8,16 +8,26 @@
 //! primary key is the one cheap probe (the batch transaction also turns hash and merge joins
 //! off, see `crate::lock::batch_checkpoint`).
 //!
-//! Decisions: autovacuum's own rule decides what is stale (more than 50 rows plus 10 % of the
-//! table modified since the last analyze), and so is a table that holds rows and was never
-//! analyzed (`pg_class.reltuples < 0`, which `ANALYZE` sets at once, where the modification
-//! counts reach the statistics views up to a second after a commit). That first one matters
-//! most: until a table has statistics, the planner guesses every index at one row and may
-//! probe `(tenant, webhook_id, status, created_at)` instead of the primary key, reading a
-//! webhook's every delivery per key, so a fresh view's first large batches took seconds
-//! (measured: 0.9 s for the lookup of 2,000 keys in a table of 3,700 rows, 6 ms once
-//! analyzed). Statistics gathered at a few hundred rows keep the plan right as the table grows
-//! (a unique `id`, few webhooks). Checked at most every [`CHECK_EVERY`] by the projector, and
+//! Decisions:
+//! - A table that holds rows and was never analyzed (`pg_class.reltuples < 0`, which
+//!   `ANALYZE` sets at once, where the modification counts reach the statistics views up to a
+//!   second after a commit) is stale. That first one matters most: until a table has
+//!   statistics, the planner guesses every index at one row and may probe `(tenant,
+//!   webhook_id, status, created_at)` instead of the primary key, reading a webhook's every
+//!   delivery per key, so a fresh view's first large batches took seconds (measured: 0.9 s
+//!   for the lookup of 2,000 keys in a table of 3,700 rows, 6 ms once analyzed).
+//! - So is a table with more than 50 rows plus as many as it held at its last analyze
+//!   modified since: a growing table has about doubled, as in `crate::rebuild`'s fill.
+//!   Autovacuum's rule takes a tenth of the rows instead, which analyzed a growing table at
+//!   every tenth of its growth, each time sorting a sample of up to 30,000 rows per column: a
+//!   fifth of PostgreSQL's CPU in a deployed run at 1 webhook while the deliveries grew from
+//!   empty (BENCHMARKS.md, issue 14). The plan needs the statistics' shape (a unique `id`,
+//!   few webhooks), which a table twice as small has too: the planner scales the row count by
+//!   the table's current size, and a unique column's distinct count is kept as a fraction.
+//!   Statistics from a few dozen rows only, never refreshed, did not do: in one run of four
+//!   the deliveries view then fell 20 s behind (the plan was not caught, the cause inferred).
+//!
+//! Checked at most every [`CHECK_EVERY`] by the projector, and
 //! the `ANALYZE` runs on a pool connection in a task of its own, never on the writer's
 //! connection: it takes a lock that does not block writes, and a batch does not wait
 //! for it. When autovacuum does its job, the check finds nothing to do.
@@ -41,6 +51,14 @@ use crate::{ProjectionError, View};
 /// table growing from empty needs new ones within seconds).
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// Whether a table that held `analyzed_rows` at its last analyze (`pg_class.reltuples`, which
+/// an analyze of some columns sets too) and has had `modified` rows changed since needs
+/// another: more than 50 plus as many as it held, so a growing table has about doubled (see
+/// the module docs). Autovacuum's rule is the same with a tenth of `analyzed_rows`.
+fn is_stale(modified: i64, analyzed_rows: f64) -> bool {
+    modified as f64 > 50.0 + analyzed_rows
+}
+
 /// The statistics refresh of one view's writer: see the module docs.
 #[derive(Debug, Default)]
 pub struct Statistics {
@@ -60,7 +78,7 @@ impl Statistics {
         view: View,
     ) -> Result<Vec<(String, i64)>, ProjectionError> {
         let rows: Vec<(String, i64, f64, bool)> = sqlx::query_as(
-            "SELECT s.relname::text, s.n_mod_since_analyze, greatest(s.n_live_tup, 0)::float8,
+            "SELECT s.relname::text, s.n_mod_since_analyze, greatest(c.reltuples, 0)::float8,
                     c.reltuples < 0 AND pg_relation_size(c.oid) > 0
                FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
               WHERE s.schemaname = current_schema() AND s.relname = ANY($1)
@@ -72,14 +90,14 @@ impl Statistics {
         let baselines = self.baselines.lock().expect("statistics baselines");
         Ok(rows
             .into_iter()
-            .filter(|(table, modified, live, never)| {
+            .filter(|(table, modified, analyzed_rows, never)| {
                 let base = baselines.get(table).copied().unwrap_or(0);
                 let since = if *modified >= base {
                     modified - base
                 } else {
                     *modified
                 };
-                *never || since as f64 > 50.0 + 0.1 * live
+                *never || is_stale(since, *analyzed_rows)
             })
             .map(|(table, modified, _, _)| (table, modified))
             .collect())
@@ -127,5 +145,20 @@ impl Statistics {
             }
             this.running.store(false, Ordering::Release);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stale;
+
+    #[test]
+    fn a_table_is_stale_once_it_has_about_doubled() {
+        // Rows written since an analyze of 1,000: a tenth (autovacuum's rule) is not enough.
+        assert!(!is_stale(100, 1_000.0));
+        assert!(!is_stale(1_050, 1_000.0));
+        assert!(is_stale(1_051, 1_000.0));
+        assert!(!is_stale(50, 0.0));
+        assert!(is_stale(51, 0.0));
     }
 }
