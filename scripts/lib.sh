@@ -18,6 +18,7 @@
 # Services started here outlive the calling script (nats-server is detached with setsid/nohup).
 #
 # Knobs: HOOKLEDGER_NATS_PORT (14222), HOOKLEDGER_NATS_MONITOR_PORT (NATS port + 1; 0 = none),
+#        HOOKLEDGER_NATS_GOMAXPROCS (1; empty = Go's default, one per core) for a server started here,
 #        DATABASE_URL (used when it answers), HOOKLEDGER_PG_CLUSTER (VERSION/NAME of the local cluster).
 
 HOOKLEDGER_NATS_SERVER_VERSION=2.15.1
@@ -252,12 +253,18 @@ ensure_nats() {
         args+=(-m "$mport")
       fi
     fi
-    step "starting $(basename "$NATS_SERVER_BIN") ${args[*]}"
-    printf '\n=== %s: started by scripts (%s)\n' "$(date -Is)" "${args[*]}" >>"$log"
+    # One Go scheduler thread: this server shares the machine with hookledger and PostgreSQL,
+    # and with a thread per core its Go runtime spends a sixth of its CPU handing goroutines
+    # between threads (BENCHMARKS.md, "GOMAXPROCS"). A dedicated NATS host wants the default.
+    local procs=${HOOKLEDGER_NATS_GOMAXPROCS-1}
+    local run=(env)
+    [[ -n $procs ]] && run+=("GOMAXPROCS=$procs")
+    step "starting $(basename "$NATS_SERVER_BIN") ${args[*]}${procs:+ (GOMAXPROCS=$procs)}"
+    printf '\n=== %s: started by scripts (%s%s)\n' "$(date -Is)" "${args[*]}" "${procs:+, GOMAXPROCS=$procs}" >>"$log"
     if have setsid; then
-      setsid nohup "$NATS_SERVER_BIN" "${args[@]}" </dev/null >>"$log" 2>&1 &
+      setsid nohup "${run[@]}" "$NATS_SERVER_BIN" "${args[@]}" </dev/null >>"$log" 2>&1 &
     else
-      nohup "$NATS_SERVER_BIN" "${args[@]}" </dev/null >>"$log" 2>&1 &
+      nohup "${run[@]}" "$NATS_SERVER_BIN" "${args[@]}" </dev/null >>"$log" 2>&1 &
     fi
     pid=$!
     wait_for_port 127.0.0.1 "$port" 30 "nats-server" "$log" "$pid"
