@@ -257,8 +257,7 @@ ensure_nats() {
     # and with a thread per core its Go runtime spends a sixth of its CPU handing goroutines
     # between threads (BENCHMARKS.md, "GOMAXPROCS"). A dedicated NATS host wants the default.
     local procs=${HOOKLEDGER_NATS_GOMAXPROCS-1}
-    local run=(env)
-    [[ -n $procs ]] && run+=("GOMAXPROCS=$procs")
+    local run=(env ${procs:+"GOMAXPROCS=$procs"})
     step "starting $(basename "$NATS_SERVER_BIN") ${args[*]}${procs:+ (GOMAXPROCS=$procs)}"
     printf '\n=== %s: started by scripts (%s%s)\n' "$(date -Is)" "${args[*]}" "${procs:+, GOMAXPROCS=$procs}" >>"$log"
     if have setsid; then
