@@ -272,6 +272,7 @@ pub async fn deployed(config: &Config, settings: Settings) -> anyhow::Result<()>
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    pool.close().await;
 
     let deliveries = expected as f64;
     let seconds = elapsed.as_secs_f64();
