@@ -46,7 +46,11 @@ async fn stream_leader(url: &str, name: &str) -> String {
 /// recorded (a replica holds at most its intake, 2 × the concurrency of 64, of jobs between
 /// taking and acking them: 64 sending, the rest waiting for their fact to be stored, which is
 /// where a restart catches them) and events the router had not acked yet (at most a second of
-/// the load, ten webhooks each).
+/// the load, ten webhooks each). Trial 2 faults twice, at the kill and at the restart, and one
+/// run saw 512 repeats (2026-12-07, a slow machine), over one intake per replica: so the bound
+/// is one intake per replica per fault. Which fault caught the second wave (a consumer leader
+/// that took over without the acks its predecessor had not yet replicated, or the restart's
+/// reconnects) is inferred, not observed.
 fn in_flight_only(delivered: &Delivered) {
     let routed_again = delivered.second_deliveries;
     assert!(
@@ -54,7 +58,7 @@ fn in_flight_only(delivered: &Delivered) {
         "events routed again: {routed_again}"
     );
     assert!(
-        delivered.duplicates <= 3 * 2 * 64 + routed_again,
+        delivered.duplicates <= 2 * 3 * 2 * 64 + routed_again,
         "only attempts in flight repeat: {}",
         delivered.duplicates
     );
