@@ -165,7 +165,7 @@ impl Application {
         tracker.close();
         tracker.wait().await;
         // Said goodbye to, PostgreSQL's connections end without a "connection reset" in its log.
-        // Bounded: a task outside the tracker (a statistics refresh) may still hold one.
+        // Bounded, in case a request or task outside the tracker still holds one.
         if tokio::time::timeout(std::time::Duration::from_secs(5), state.pool.close())
             .await
             .is_err()

@@ -185,12 +185,25 @@ impl Projector {
     }
 
     /// One session as the writer: a fresh reader from `checkpoint + 1`, batches until an error,
-    /// a rebuild or shutdown.
+    /// a rebuild or shutdown; then waits for its statistics refresh, if one still runs.
     async fn project(
         &mut self,
         state: &ViewState,
         shutdown: &CancellationToken,
         backoff: &mut Duration,
+    ) -> Result<Exit, ProjectionError> {
+        let stats = std::sync::Arc::new(statistics::Statistics::default());
+        let outcome = self.batches(state, shutdown, backoff, &stats).await;
+        stats.finish().await;
+        outcome
+    }
+
+    async fn batches(
+        &mut self,
+        state: &ViewState,
+        shutdown: &CancellationToken,
+        backoff: &mut Duration,
+        stats: &std::sync::Arc<statistics::Statistics>,
     ) -> Result<Exit, ProjectionError> {
         let view = self.view;
         let filter = view.filter(self.nats.names());
@@ -200,7 +213,6 @@ impl Projector {
             .tail(view.stream(), &filter, self.checkpoint + 1)
             .await?
             .read_ahead(2 * view.max_batch());
-        let stats = std::sync::Arc::new(statistics::Statistics::default());
         loop {
             let first = tokio::select! {
                 biased;

@@ -38,11 +38,11 @@
 //! staleness from there (a count below that one was reset by a full analyze: from zero).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
+use tokio::task::JoinHandle;
 
 use crate::rebuild::analyzed_columns;
 use crate::{ProjectionError, View};
@@ -64,7 +64,8 @@ fn is_stale(modified: i64, analyzed_rows: f64) -> bool {
 pub struct Statistics {
     /// Per table: `n_mod_since_analyze` when this refresh last analyzed it.
     baselines: Mutex<HashMap<String, i64>>,
-    running: AtomicBool,
+    /// The refresh started last, until [`Statistics::finish`] awaits it.
+    task: Mutex<Option<JoinHandle<()>>>,
     /// When [`Statistics::refresh_if_due`] last started a refresh.
     checked: Mutex<Option<Instant>>,
 }
@@ -131,11 +132,12 @@ impl Statistics {
             }
             *checked = Some(Instant::now());
         }
-        if self.running.swap(true, Ordering::AcqRel) {
+        let mut task = self.task.lock().expect("statistics task");
+        if task.as_ref().is_some_and(|running| !running.is_finished()) {
             return;
         }
         let (pool, this) = (pool.clone(), self.clone());
-        tokio::spawn(async move {
+        *task = Some(tokio::spawn(async move {
             match this.refresh(&pool, view).await {
                 Ok(tables) if !tables.is_empty() => {
                     tracing::debug!(%view, ?tables, "analyzed tables with stale statistics");
@@ -143,8 +145,19 @@ impl Statistics {
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%view, %error, "cannot refresh table statistics"),
             }
-            this.running.store(false, Ordering::Release);
-        });
+        }));
+    }
+
+    /// Waits for a refresh still running, so that a projector that stops leaves no query
+    /// behind on the pool (an `ANALYZE` of the columns queries use takes milliseconds to a
+    /// few hundred of them).
+    pub(crate) async fn finish(&self) {
+        let task = self.task.lock().expect("statistics task").take();
+        if let Some(task) = task
+            && let Err(error) = task.await
+        {
+            tracing::warn!(%error, "a statistics refresh ended abnormally");
+        }
     }
 }
 
