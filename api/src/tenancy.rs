@@ -2,7 +2,7 @@
 //! `/v1/admin` routes. Keys are generated here (the only randomness of a tenant command), and
 //! only their hash travels into the ledger.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use hookledger_domain::ids::{ApiKeyId, TenantId};
 use hookledger_domain::ledger::{CommandError, CommandMeta, Ledger};
 use hookledger_domain::secrets::{NewApiKey, generate_api_key};
@@ -119,4 +119,20 @@ pub async fn revoke_key(
         )
         .await?;
     Ok(committed.version)
+}
+
+/// Revokes every console link of a tenant minted up to now (and the sessions they opened).
+/// Returns the instant and the ledger sequence of the change (the sequence the tenant had, when
+/// links up to a later instant were already revoked and nothing was written).
+pub async fn revoke_console_links(
+    ledger: &Ledger<Tenant>,
+    tenant: &TenantId,
+    meta: &CommandMeta,
+) -> Result<(DateTime<Utc>, u64), CommandError<TenantError>> {
+    // Milliseconds, as links count their minting: the ledger, the view (microseconds) and
+    // the answer then name the same instant.
+    let before = meta.occurred_at.trunc_subsecs(3);
+    let command = TenantCommand::RevokeConsoleLinks { before };
+    let committed = ledger.execute(tenant.as_str(), command, meta).await?;
+    Ok((before, committed.version))
 }

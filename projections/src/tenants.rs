@@ -69,6 +69,20 @@ pub async fn get(pool: &PgPool, id: &str) -> Result<Option<TenantRow>, Projectio
     )
 }
 
+/// The instant up to which the tenant's console links were revoked (`None`: never, or no such
+/// tenant).
+pub async fn console_links_revoked_before(
+    pool: &PgPool,
+    tenant: &str,
+) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+    let row: Option<(Option<DateTime<Utc>>,)> =
+        sqlx::query_as("SELECT console_links_revoked_before FROM tenants WHERE id = $1")
+            .bind(tenant)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(before,)| before))
+}
+
 /// The key whose hash is `key_hash` (revoked or not: callers check [`ApiKeyRow::is_revoked`]).
 pub async fn find_api_key(
     pool: &PgPool,

@@ -1,5 +1,7 @@
-//! `hookledger console link`: the real binary mints a link the server accepts, and exits
-//! with the documented codes for an unknown tenant and a bad TTL.
+//! `hookledger console link` and `console revoke`: the real binary mints a link the server
+//! accepts, revokes it, and exits with the documented codes for an unknown tenant and a bad TTL.
+
+use std::time::Duration;
 
 use reqwest::StatusCode;
 
@@ -7,6 +9,7 @@ use crate::api_support::tenant;
 use crate::console_support::client;
 use crate::harness::TestApp;
 use crate::harness::app::MASTER_KEY;
+use crate::harness::poll::eventually;
 use crate::process::{env_for, run};
 
 #[tokio::test]
@@ -53,6 +56,28 @@ async fn console_link_prints_a_link_the_server_accepts_and_exits_4_for_an_unknow
     let opened = client().get(url).send().await.unwrap();
     assert_eq!(opened.status(), StatusCode::OK);
     assert!(opened.headers().contains_key("set-cookie"));
+
+    let revoked = run(&vars, &["console", "revoke", "acme"]).await;
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let revoked: serde_json::Value = serde_json::from_slice(&revoked.stdout).unwrap();
+    assert!(revoked["revokedBefore"].is_string(), "{revoked}");
+    // The CLI does not wait for the view: the server refuses the link once it has applied it.
+    eventually(Duration::from_secs(10), || async {
+        let status = client().get(url).send().await.unwrap().status();
+        (status == StatusCode::GONE).then_some(()).ok_or(status)
+    })
+    .await;
+    let unknown = run(&vars, &["console", "revoke", "nobody"]).await;
+    assert_eq!(
+        unknown.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
 
     let unknown = run(&vars, &["console", "link", "nobody"]).await;
     assert_eq!(

@@ -302,6 +302,108 @@ async fn console_links_sign_in_read_only_or_read_write_and_say_so_when_expired_o
 }
 
 #[tokio::test]
+async fn revoking_a_tenants_console_links_ends_their_sessions_and_refuses_them_but_not_later_ones()
+{
+    let app = TestApp::spawn().await;
+    let key = tenant_with_catalog(&app, "acme").await;
+    tenant_with_catalog(&app, "globex").await;
+    let base = app.url("");
+    let open = |path: String| {
+        let url = format!("{base}{path}");
+        async move { client().get(url).send().await.unwrap() }
+    };
+    let old_link = mint_link(&app, "acme", false).await;
+    let opened = open(old_link.clone()).await;
+    assert_eq!(opened.status(), StatusCode::OK);
+    let old_session = session_cookie(&opened);
+    let other_tenant = session_cookie(&open(mint_link(&app, "globex", false).await).await);
+    let key_session = sign_in(&app, &key).await;
+    assert_eq!(
+        get(&app, &old_session, "/console/webhooks").await.0,
+        StatusCode::OK
+    );
+
+    let route = |tenant: &str| app.url(&format!("/v1/admin/tenants/{tenant}/console-links/revoke"));
+    assert_eq!(
+        app.http.post(route("acme")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let unknown = app
+        .http
+        .post(route("nobody"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let before = chrono::Utc::now();
+    let revoked = app
+        .http
+        .post(route("acme"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let revoked: Value = revoked.json().await.unwrap();
+    let at: chrono::DateTime<chrono::Utc> =
+        revoked["revokedBefore"].as_str().unwrap().parse().unwrap();
+    assert!(at >= before - chrono::Duration::seconds(1), "{revoked}");
+
+    // At once (the route waits for the view): the session the old link opened is over, and
+    // the link itself says it was revoked.
+    let (status, _) = get(&app, &old_session, "/console/webhooks").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let again = open(old_link).await;
+    assert_eq!(again.status(), StatusCode::GONE);
+    assert!(again.headers().get(SET_COOKIE).is_none());
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("This console link was revoked at")
+    );
+    // Neither another tenant's link session nor a key sign-in is touched, and a link minted
+    // after the revocation works.
+    assert_eq!(
+        get(&app, &other_tenant, "/console/webhooks").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&app, &key_session, "/console/webhooks").await.0,
+        StatusCode::OK
+    );
+    let fresh = session_cookie(&open(mint_link(&app, "acme", true).await).await);
+    assert_eq!(
+        get(&app, &fresh, "/console/webhooks").await.0,
+        StatusCode::OK
+    );
+
+    // The revocation is a ledger event, with its actor, in the tenant's audit log.
+    let text = app
+        .http
+        .get(app.url("/v1/audit/log?type=tenant.console_links_revoked"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert_eq!(lines[0]["actor"], "operator", "{text}");
+    assert_eq!(
+        lines[0]["data"]["before"], revoked["revokedBefore"],
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_console_form_shows_the_apis_own_field_errors_and_keeps_what_was_typed() {
     let app = TestApp::spawn().await;
     let key = tenant_with_catalog(&app, "acme").await;

@@ -1,6 +1,6 @@
 //! The console's operator checks and its one destructive action, over plain HTTP: delivery
-//! queue depths and the ledger verification on the operator page, and deleting a webhook
-//! (confirmation, CSRF, read-only links, a stale page).
+//! queue depths, the ledger verification and the revocation of a tenant's console links on the
+//! operator pages, and deleting a webhook (confirmation, CSRF, read-only links, a stale page).
 
 use std::time::Duration;
 
@@ -242,4 +242,50 @@ async fn deleting_a_webhook_needs_its_name_a_csrf_token_a_read_write_session_and
     assert!(!list.contains(&id));
     let (status, _) = get(&app, &cookie, &format!("/console/webhooks/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_operator_page_revokes_a_tenants_console_links_and_ends_their_sessions() {
+    let app = TestApp::spawn().await;
+    tenant_with_catalog(&app, "acme").await;
+    let opened = client()
+        .get(app.url(&mint_link(&app, "acme", false).await))
+        .send()
+        .await
+        .unwrap();
+    let link_session = session_cookie(&opened);
+    assert_eq!(
+        get(&app, &link_session, "/console/webhooks").await.0,
+        StatusCode::OK
+    );
+    let operator = operator_session(&app).await;
+    let (status, page) = get(&app, &operator, "/console/operator/tenants/acme").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("No console link of this tenant was ever revoked"),
+        "{page}"
+    );
+
+    let action = "/console/operator/tenants/acme/console-links/revoke";
+    let refused = post(&app, &operator, action, &[]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    assert_eq!(
+        get(&app, &link_session, "/console/webhooks").await.0,
+        StatusCode::OK
+    );
+    let done = post(&app, &operator, action, &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(done.headers()[LOCATION], "/console/operator/tenants/acme");
+    let (_, page) = get(&app, &operator, "/console/operator/tenants/acme").await;
+    assert!(page.contains("Links minted until"), "{page}");
+    let (status, _) = get(&app, &link_session, "/console/webhooks").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the link's session is over");
+    let unknown = post(
+        &app,
+        &operator,
+        "/console/operator/tenants/nobody/console-links/revoke",
+        &[("csrf", &csrf_of(&page))],
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }

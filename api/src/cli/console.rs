@@ -3,16 +3,22 @@
 //! `readOnly`). The link is signed with a key derived from `secrets.master_key`, so the server
 //! that opens it must share that key; the tenant must exist in the read model (exit code 4
 //! otherwise).
+//!
+//! `hookledger console revoke TENANT`: every link of the tenant minted up to now stops working,
+//! with the sessions it opened (prints `{"revokedBefore": …}`; exit code 4 for an unknown
+//! tenant). It writes `tenant.console_links_revoked` to the ledger, so it needs NATS.
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use hookledger_domain::ids::TenantId;
+use hookledger_domain::ledger::{CommandError, CommandMeta, Ledger};
+use hookledger_domain::tenant::TenantError;
 use serde::Serialize;
 
 use super::EXIT_NOT_FOUND;
 use crate::http::console::links;
-use crate::{Config, startup};
+use crate::{Config, startup, tenancy};
 
 #[derive(Debug, Subcommand)]
 pub enum ConsoleCommand {
@@ -30,6 +36,11 @@ pub enum ConsoleCommand {
         #[arg(long)]
         base_url: Option<String>,
     },
+    /// Revoke every console link of a tenant minted up to now, and the sessions they opened.
+    Revoke {
+        /// The tenant id.
+        tenant: String,
+    },
 }
 
 #[derive(Serialize)]
@@ -42,12 +53,45 @@ struct Printed {
 }
 
 pub async fn run(config: &Config, command: ConsoleCommand) -> anyhow::Result<ExitCode> {
-    let ConsoleCommand::Link {
-        tenant,
-        ttl,
-        read_only,
-        base_url,
-    } = command;
+    match command {
+        ConsoleCommand::Link {
+            tenant,
+            ttl,
+            read_only,
+            base_url,
+        } => link(config, tenant, ttl, read_only, base_url).await,
+        ConsoleCommand::Revoke { tenant } => revoke(config, tenant).await,
+    }
+}
+
+async fn revoke(config: &Config, tenant: String) -> anyhow::Result<ExitCode> {
+    let tenant = TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("tenant id: {e}"))?;
+    let nats = startup::connect_nats(config).await?;
+    let ledger = Ledger::open(&nats, ()).await?;
+    let meta = CommandMeta::new("operator");
+    match tenancy::revoke_console_links(&ledger, &tenant, &meta).await {
+        Ok((before, _)) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "revokedBefore": before }))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(CommandError::Rejected(TenantError::NotFound)) => {
+            eprintln!("tenant {tenant} does not exist");
+            Ok(ExitCode::from(EXIT_NOT_FOUND))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn link(
+    config: &Config,
+    tenant: String,
+    ttl: String,
+    read_only: bool,
+    base_url: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let tenant = TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("tenant id: {e}"))?;
     let ttl = links::parse_ttl(&ttl).map_err(anyhow::Error::msg)?;
     // The link key derives from the master key: refuse to sign with none (or a bad one).

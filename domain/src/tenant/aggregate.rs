@@ -2,10 +2,12 @@
 //!
 //! `handle` is pure (no services). It checks what would otherwise land in the ledger forever:
 //! names are bounded, and a key hash must look like a SHA-256 hex digest, so a plaintext key
-//! passed by mistake is refused instead of recorded. Revoking a revoked key writes nothing.
+//! passed by mistake is refused instead of recorded. Revoking a revoked key writes nothing, nor
+//! does revoking console links up to an instant no later than one already revoked.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,9 @@ pub struct Tenant {
     id: Option<TenantId>,
     name: Option<String>,
     keys: BTreeMap<ApiKeyId, ApiKeyState>,
+    /// Console links minted up to this instant no longer sign in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    console_links_revoked_before: Option<DateTime<Utc>>,
 }
 
 impl Tenant {
@@ -58,6 +63,11 @@ impl Tenant {
     /// Every key ever issued, revoked ones included.
     pub fn keys(&self) -> &BTreeMap<ApiKeyId, ApiKeyState> {
         &self.keys
+    }
+
+    /// Console links minted up to this instant no longer sign in.
+    pub fn console_links_revoked_before(&self) -> Option<DateTime<Utc>> {
+        self.console_links_revoked_before
     }
 
     /// The id of the unrevoked key with this hash.
@@ -104,6 +114,18 @@ impl Tenant {
                     Some(key) if key.revoked => Ok(vec![]),
                     Some(_) => Ok(vec![TenantEvent::ApiKeyRevoked { key_id }]),
                 }
+            }
+            TenantCommand::RevokeConsoleLinks { before } => {
+                if !self.exists() {
+                    return Err(TenantError::NotFound);
+                }
+                if self
+                    .console_links_revoked_before
+                    .is_some_and(|b| b >= before)
+                {
+                    return Ok(vec![]);
+                }
+                Ok(vec![TenantEvent::ConsoleLinksRevoked { before }])
             }
         }
     }
@@ -184,6 +206,10 @@ impl Aggregate for Tenant {
                 if let Some(key) = self.keys.get_mut(&key_id) {
                     key.revoked = true;
                 }
+            }
+            TenantEvent::ConsoleLinksRevoked { before } => {
+                let latest = self.console_links_revoked_before.max(Some(before));
+                self.console_links_revoked_before = latest;
             }
         }
     }

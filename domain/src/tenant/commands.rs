@@ -4,6 +4,8 @@
 //! caller shows the plaintext once and hands the aggregate only an [`ApiKeyGrant`] (id, hash,
 //! display prefix), so the plaintext never reaches the ledger.
 
+use chrono::{DateTime, Utc};
+
 use crate::ids::{ApiKeyId, TenantId};
 use crate::secrets::NewApiKey;
 
@@ -47,4 +49,7 @@ pub enum TenantCommand {
     /// `hookledger key revoke` / `DELETE …/keys/{keyId}`: writes `tenant.api_key_revoked`, or
     /// nothing when the key is already revoked.
     RevokeApiKey { key_id: ApiKeyId },
+    /// `hookledger console revoke` / `POST …/console-links/revoke`: writes
+    /// `tenant.console_links_revoked`, or nothing when links up to a later instant already are.
+    RevokeConsoleLinks { before: DateTime<Utc> },
 }

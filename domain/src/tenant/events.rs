@@ -3,6 +3,7 @@
 //! The `type` strings are written to the ledger forever: never rename one. Key events carry the
 //! key's hash and display prefix, never the key.
 
+use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,10 @@ pub enum TenantEvent {
     /// The key stops working at once.
     #[serde(rename = "tenant.api_key_revoked", rename_all = "camelCase")]
     ApiKeyRevoked { key_id: ApiKeyId },
+    /// Every console link minted for the tenant up to `before` stops working, and so do the
+    /// sessions they opened; links minted later work.
+    #[serde(rename = "tenant.console_links_revoked", rename_all = "camelCase")]
+    ConsoleLinksRevoked { before: DateTime<Utc> },
 }
 
 impl DomainEvent for TenantEvent {
@@ -34,6 +39,7 @@ impl DomainEvent for TenantEvent {
             Self::Created { .. } => "tenant.created",
             Self::ApiKeyIssued { .. } => "tenant.api_key_issued",
             Self::ApiKeyRevoked { .. } => "tenant.api_key_revoked",
+            Self::ConsoleLinksRevoked { .. } => "tenant.console_links_revoked",
         }
         .to_owned()
     }

@@ -51,6 +51,17 @@ fn revoked(n: u8) -> TenantEvent {
     TenantEvent::ApiKeyRevoked { key_id: key_id(n) }
 }
 
+fn at(second: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone as _;
+    chrono::Utc
+        .with_ymd_and_hms(2026, 12, 7, 12, 0, second)
+        .unwrap()
+}
+
+fn links_revoked(before: chrono::DateTime<chrono::Utc>) -> TenantEvent {
+    TenantEvent::ConsoleLinksRevoked { before }
+}
+
 fn create() -> TenantCommand {
     TenantCommand::CreateTenant {
         id: tenant(),
@@ -185,6 +196,37 @@ fn a_grant_for_a_generated_key_carries_only_its_hash_and_prefix() {
 }
 
 #[test]
+fn revoking_console_links_moves_the_instant_forward_only() {
+    let revoke = |second| TenantCommand::RevokeConsoleLinks { before: at(second) };
+    framework()
+        .given(vec![created(), issued(1)])
+        .when(revoke(5))
+        .then_expect_events(vec![links_revoked(at(5))]);
+    framework()
+        .given(vec![created(), issued(1), links_revoked(at(5))])
+        .when(revoke(9))
+        .then_expect_events(vec![links_revoked(at(9))]);
+    // Up to an instant already covered: nothing new to record.
+    framework()
+        .given(vec![created(), issued(1), links_revoked(at(5))])
+        .when(revoke(5))
+        .then_expect_events(vec![]);
+    framework()
+        .given(vec![created(), issued(1), links_revoked(at(5))])
+        .when(revoke(3))
+        .then_expect_events(vec![]);
+    framework()
+        .given_no_previous_events()
+        .when(revoke(5))
+        .then_expect_error(TenantError::NotFound);
+    let mut state = Tenant::default();
+    for event in [created(), links_revoked(at(9)), links_revoked(at(5))] {
+        state.apply(event);
+    }
+    assert_eq!(state.console_links_revoked_before(), Some(at(9)));
+}
+
+#[test]
 fn tenant_event_shapes() {
     let hash = hash_api_key("hk_1");
     let cases = [
@@ -203,6 +245,12 @@ fn tenant_event_shapes() {
             revoked(1),
             json!({"type": "tenant.api_key_revoked", "data": {
                 "keyId": "key_0190f1d2c3b4a5968778695a4b3c2d01"
+            }}),
+        ),
+        (
+            links_revoked(at(1)),
+            json!({"type": "tenant.console_links_revoked", "data": {
+                "before": "2026-12-07T12:00:01Z"
             }}),
         ),
     ];

@@ -228,6 +228,17 @@ async fn apply_tenant(
                 .execute(&mut *conn)
                 .await?;
             }
+            TenantEvent::ConsoleLinksRevoked { before } => {
+                sqlx::query(&format!(
+                    "UPDATE {} SET console_links_revoked_before =
+                         greatest(console_links_revoked_before, $2) WHERE id = $1",
+                    target.table("tenants")
+                ))
+                .bind(tenant)
+                .bind(before)
+                .execute(&mut *conn)
+                .await?;
+            }
         }
     }
     sqlx::query(&format!(

@@ -8,6 +8,14 @@
 //! the link's expiry, and commands made in it are recorded with the actor
 //! `console-link:<jti>`. A link used after its expiry gets a page saying so (410). TTLs run
 //! from one minute to seven days.
+//!
+//! Revocation: a link cannot be recalled one by one (nothing is stored), but an operator can
+//! revoke every link of a tenant minted up to now (`hookledger console revoke TENANT`, `POST
+//! /v1/admin/tenants/{id}/console-links/revoke`: the ledger event
+//! `tenant.console_links_revoked`). A link carries when it was minted (`iat`, milliseconds);
+//! opening one minted up to the revocation shows a page saying so (410), and a session it
+//! opened is checked against the tenant's revocation on every request. A link minted before
+//! `iat` existed counts as minted at 0, so any revocation covers it.
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,6 +36,9 @@ pub(crate) struct LinkClaims {
     /// Unix seconds.
     pub(crate) exp: i64,
     pub(crate) jti: String,
+    /// When it was minted, Unix milliseconds.
+    #[serde(default)]
+    pub(crate) iat: i64,
 }
 
 /// A minted link.
@@ -50,18 +61,26 @@ pub(crate) enum LinkError {
     Expired(DateTime<Utc>),
 }
 
+/// Whether a link (or a session it opened) minted at `iat` falls under a revocation of the
+/// tenant's links up to `before`.
+pub(crate) fn is_revoked(iat: i64, before: Option<DateTime<Utc>>) -> bool {
+    before.is_some_and(|before| iat <= before.timestamp_millis())
+}
+
 fn key(config: &Config) -> SealKey {
     SealKey::derive(config, "link")
 }
 
 /// Mints a link for `tenant` valid for `ttl_seconds` from now.
 pub fn mint(config: &Config, tenant: &str, ttl_seconds: i64, read_only: bool) -> ConsoleLink {
-    let exp = Utc::now().timestamp() + ttl_seconds;
+    let now = Utc::now();
+    let exp = now.timestamp() + ttl_seconds;
     let claims = LinkClaims {
         tenant: tenant.to_owned(),
         read_only,
         exp,
         jti: random_id(),
+        iat: now.timestamp_millis(),
     };
     let token = key(config).seal(&claims);
     ConsoleLink {
@@ -116,6 +135,17 @@ pub fn parse_ttl(raw: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revocation_covers_links_minted_up_to_its_instant() {
+        let before = Utc.timestamp_millis_opt(1_000_500).single();
+        assert!(is_revoked(1_000_499, before));
+        assert!(is_revoked(1_000_500, before));
+        assert!(!is_revoked(1_000_501, before));
+        assert!(!is_revoked(0, None));
+        // A link minted before links carried `iat` reads as minted at 0.
+        assert!(is_revoked(0, before));
+    }
 
     #[test]
     fn ttls_parse_with_units_and_stay_in_range() {

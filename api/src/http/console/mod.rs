@@ -117,6 +117,10 @@ pub fn router() -> Router<AppState> {
             post(operator::mint_link),
         )
         .route(
+            "/console/operator/tenants/{id}/console-links/revoke",
+            post(operator::revoke_links),
+        )
+        .route(
             "/console/assets/console.css",
             get(|| async { asset("text/css; charset=utf-8", CSS) }),
         )

@@ -1,5 +1,5 @@
 //! Operator pages (signed in with `http.operator_token`): tenants with their keys, console
-//! links minted for a tenant, and where each projection stands (checkpoint, stream head,
+//! links minted for a tenant (and revoked: every link minted until now), and where each projection stands (checkpoint, stream head,
 //! lag, and the EVENTS stream's head) — the same queries as `hookledger tenant list` and `hookledger projections status`
 //! — the delivery queue depths (`Nats::queue_depths`), and the ledger check ([`super::verify`]).
 
@@ -15,8 +15,12 @@ use super::layout::{PUBLIC, csrf_field, failure_page, page, page_or_failure, ren
 use super::links;
 use super::session::{OperatorSession, Session};
 use super::signin::signed_in;
-use crate::AppState;
+use hookledger_domain::ids::TenantId;
+use hookledger_domain::ledger::CommandMeta;
+
 use crate::http::error::ApiError;
+use crate::http::routes::support::caught_up;
+use crate::{AppState, tenancy};
 
 fn sign_in_page(status: StatusCode, error: Option<&str>) -> Response {
     let body = html! {
@@ -124,6 +128,7 @@ pub(crate) async fn tenant(
     let result = async {
         let t = hookledger_projections::tenants::get(&state.pool, &id).await?.ok_or(ApiError::NotFound("tenant"))?;
         let keys = hookledger_projections::tenants::api_keys(&state.pool, &id).await?;
+        let revoked = hookledger_projections::tenants::console_links_revoked_before(&state.pool, &id).await?;
         Ok::<_, ApiError>(page(&chrome, &format!("Tenant {}", t.id), html! {
             h2 { "API keys" }
             table #keys {
@@ -136,6 +141,15 @@ pub(crate) async fn tenant(
                 label { "Valid for " input name="ttl" value="1h" size="5"; }
                 label.check { input type="checkbox" name="readOnly" value="1"; "read-only" }
                 button type="submit" { "Mint link" }
+            }
+            p #links-revoked.muted {
+                @if let Some(at) = revoked { "Links minted until " (when(&at)) " are revoked, with their sessions." }
+                @else { "No console link of this tenant was ever revoked." }
+            }
+            form #revoke-links.inline method="post" action={ "/console/operator/tenants/" (t.id) "/console-links/revoke" } {
+                (csrf_field(&chrome))
+                button type="submit" { "Revoke every link minted until now" }
+                span.muted { " and end the sessions they opened, as " code { "hookledger console revoke " (t.id) } " does" }
             }
         }))
     }
@@ -167,6 +181,33 @@ pub(crate) async fn mint_link(
     .await;
     match result {
         Ok(markup) => render(StatusCode::CREATED, markup),
+        Err(e) => failure_page(&chrome, e).await,
+    }
+}
+
+/// Revokes every console link of the tenant minted until now, then shows the tenant again.
+pub(crate) async fn revoke_links(
+    s: OperatorSession,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let chrome = s.chrome("operator");
+    let form = Form::parse(&body);
+    if let Some(refused) = refuse_csrf(&state, &headers, &s.session, &chrome, &form) {
+        return refused;
+    }
+    let result = async {
+        let tenant = TenantId::parse(&id).map_err(|_| ApiError::NotFound("tenant"))?;
+        let meta = CommandMeta::new("operator");
+        let (_, version) = tenancy::revoke_console_links(&state.tenants, &tenant, &meta).await?;
+        caught_up(&state, version).await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&format!("/console/operator/tenants/{id}")).into_response(),
         Err(e) => failure_page(&chrome, e).await,
     }
 }

@@ -7,7 +7,9 @@
 //!   against the `api_keys` view on every request, so revoking the key ends its sessions.
 //! - `HttpOnly; SameSite=Strict; Path=/console`, plus `Secure` when the request came over TLS
 //!   (`X-Forwarded-Proto: https` from the proxy in front).
-//! - Lifetime: 8 hours for a key sign-in; a console link's session ends when the link expires.
+//! - Lifetime: 8 hours for a key sign-in; a console link's session ends when the link expires,
+//!   or when the tenant's links are revoked (`tenant.console_links_revoked`, checked against
+//!   the `tenants` view on every request, as a key is).
 //! - A missing, forged or expired cookie sends a page request to the sign-in page (303).
 
 use axum::extract::FromRequestParts;
@@ -41,6 +43,9 @@ pub(crate) struct Session {
     pub(crate) read_only: bool,
     /// Unix seconds.
     pub(crate) exp: i64,
+    /// For a session a console link opened: when the link was minted (Unix milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) link_iat: Option<i64>,
 }
 
 impl Session {
@@ -58,6 +63,7 @@ impl Session {
             actor,
             read_only,
             exp,
+            link_iat: None,
         }
     }
 
@@ -69,6 +75,7 @@ impl Session {
             actor: "operator".into(),
             read_only: false,
             exp: Utc::now().timestamp() + KEY_SESSION_SECONDS,
+            link_iat: None,
         }
     }
 
@@ -154,6 +161,20 @@ impl FromRequestParts<AppState> for TenantSession {
                 .await
                 .map_err(|e| super::layout::failure(e.into()))?;
             if !keys.iter().any(|k| &k.key_id == key_id && !k.is_revoked()) {
+                return Err(to_sign_in());
+            }
+        }
+        // A link session opened before sessions carried `linkIat` counts as minted at 0.
+        let link_iat = (session.link_iat)
+            .or_else(|| (session.actor.starts_with("console-link:")).then_some(0));
+        if let Some(iat) = link_iat {
+            let before = hookledger_projections::tenants::console_links_revoked_before(
+                &state.pool,
+                tenant.as_str(),
+            )
+            .await
+            .map_err(|e| super::layout::failure(e.into()))?;
+            if super::links::is_revoked(iat, before) {
                 return Err(to_sign_in());
             }
         }

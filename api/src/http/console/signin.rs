@@ -163,13 +163,24 @@ pub(crate) async fn link(
         }
         Err(e) => return failure(e.into()),
     }
-    let s = Session::for_tenant(
+    let revoked =
+        hookledger_projections::tenants::console_links_revoked_before(&state.pool, &claims.tenant)
+            .await;
+    match revoked {
+        Ok(Some(before)) if links::is_revoked(claims.iat, Some(before)) => {
+            return revoked_page(&before);
+        }
+        Ok(_) => {}
+        Err(e) => return failure(e.into()),
+    }
+    let mut s = Session::for_tenant(
         &claims.tenant,
         None,
         format!("console-link:{}", claims.jti),
         claims.read_only,
         claims.exp,
     );
+    s.link_iat = Some(claims.iat);
     let mut response = render(
         StatusCode::OK,
         html! {
@@ -190,6 +201,18 @@ pub(crate) async fn link(
         HeaderValue::from_static("no-referrer"),
     );
     signed_in(&state, &headers, &s, response)
+}
+
+/// 410 for a link whose tenant's links were revoked after it was minted.
+fn revoked_page(at: &chrono::DateTime<chrono::Utc>) -> Response {
+    let body = html! {
+        p.problem #link-revoked { "This console link was revoked at " (when(at)) ": an operator revoked every console link of this tenant minted until then. Ask your operator for a new one, or sign in with an API key." }
+        p { a href="/console/sign-in" { "Sign in with an API key" } }
+    };
+    render(
+        StatusCode::GONE,
+        page(&PUBLIC, "Console link revoked", body),
+    )
 }
 
 pub(crate) async fn sign_out(

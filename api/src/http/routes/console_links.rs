@@ -1,6 +1,8 @@
 //! `POST /v1/admin/tenants/{tenantId}/console-links`: the operator mints a short-lived
 //! console sign-in link for a tenant (the route form of `hookledger console link`). The link
-//! is a signed token (see `http::console::links`); nothing is stored.
+//! is a signed token (see `http::console::links`); nothing is stored. And
+//! `POST /v1/admin/tenants/{tenantId}/console-links/revoke`: every link of the tenant minted up
+//! to now stops working, with the sessions it opened (`tenant.console_links_revoked`).
 
 use axum::Json;
 use axum::extract::State;
@@ -11,14 +13,20 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use hookledger_domain::ids::TenantId;
+use hookledger_domain::ledger::CommandMeta;
+
 use super::members::not_null;
-use crate::AppState;
+use super::support::caught_up;
 use crate::http::console::links;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiBody, ApiPath, OperatorAuth};
+use crate::{AppState, tenancy};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(mint))
+    OpenApiRouter::new()
+        .routes(routes!(mint))
+        .routes(routes!(revoke))
 }
 
 /// A console link to mint.
@@ -90,4 +98,39 @@ async fn mint(
             read_only: link.read_only,
         }),
     ))
+}
+
+/// What a revocation of a tenant's console links covers.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RevokedOut {
+    /// Every link of the tenant minted up to this instant is refused (410), and so is each
+    /// session such a link opened; links minted later work.
+    revoked_before: DateTime<Utc>,
+}
+
+#[utoipa::path(
+    post, path = "/v1/admin/tenants/{tenantId}/console-links/revoke", tag = "admin",
+    security(("operatorToken" = [])),
+    params(("tenantId" = String, Path, description = "The tenant id")),
+    responses((status = 200, description = "Revoked: the tenant's console links minted until \
+        `revokedBefore`, and their sessions, stop working at once", body = RevokedOut))
+)]
+/// Revoke every console link of a tenant minted up to now.
+async fn revoke(
+    _: OperatorAuth,
+    State(state): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+) -> Result<Json<RevokedOut>, ApiError> {
+    let tenant = TenantId::parse(&tenant).map_err(|_| ApiError::NotFound("tenant"))?;
+    let meta = CommandMeta::new("operator");
+    let (before, version) = tenancy::revoke_console_links(&state.tenants, &tenant, &meta).await?;
+    // The links stop working once the tenants view has the instant: wait for it.
+    caught_up(&state, version).await?;
+    let now =
+        hookledger_projections::tenants::console_links_revoked_before(&state.pool, tenant.as_str())
+            .await?;
+    Ok(Json(RevokedOut {
+        revoked_before: now.unwrap_or(before),
+    }))
 }
