@@ -26,7 +26,7 @@ use crate::{AppState, tenancy};
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(mint))
-        .routes(routes!(revoke))
+        .routes(routes!(revoke_console_links))
 }
 
 /// A console link to mint.
@@ -103,7 +103,7 @@ async fn mint(
 /// What a revocation of a tenant's console links covers.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct RevokedOut {
+struct LinksRevokedOut {
     /// Every link of the tenant minted up to this instant is refused (410), and so is each
     /// session such a link opened; links minted later work.
     revoked_before: DateTime<Utc>,
@@ -114,14 +114,14 @@ struct RevokedOut {
     security(("operatorToken" = [])),
     params(("tenantId" = String, Path, description = "The tenant id")),
     responses((status = 200, description = "Revoked: the tenant's console links minted until \
-        `revokedBefore`, and their sessions, stop working at once", body = RevokedOut))
+        `revokedBefore`, and their sessions, stop working at once", body = LinksRevokedOut))
 )]
 /// Revoke every console link of a tenant minted up to now.
-async fn revoke(
+async fn revoke_console_links(
     _: OperatorAuth,
     State(state): State<AppState>,
     ApiPath(tenant): ApiPath<String>,
-) -> Result<Json<RevokedOut>, ApiError> {
+) -> Result<Json<LinksRevokedOut>, ApiError> {
     let tenant = TenantId::parse(&tenant).map_err(|_| ApiError::NotFound("tenant"))?;
     let meta = CommandMeta::new("operator");
     let (before, version) = tenancy::revoke_console_links(&state.tenants, &tenant, &meta).await?;
@@ -130,7 +130,7 @@ async fn revoke(
     let now =
         hookledger_projections::tenants::console_links_revoked_before(&state.pool, tenant.as_str())
             .await?;
-    Ok(Json(RevokedOut {
+    Ok(Json(LinksRevokedOut {
         revoked_before: now.unwrap_or(before),
     }))
 }
