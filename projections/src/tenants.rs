@@ -17,6 +17,9 @@ pub struct TenantRow {
     pub id: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// Console links minted up to this instant no longer sign in (`tenant.console_links_revoked`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_links_revoked_before: Option<DateTime<Utc>>,
 }
 
 /// An API key (never the key itself: its hash identifies it).
@@ -50,7 +53,7 @@ pub async fn list(
         .fetch_one(pool)
         .await?;
     let data = sqlx::query_as(
-        "SELECT id, name, created_at FROM tenants ORDER BY created_at, id LIMIT $1 OFFSET $2",
+        "SELECT id, name, created_at, console_links_revoked_before FROM tenants ORDER BY created_at, id LIMIT $1 OFFSET $2",
     )
     .bind(paging.limit())
     .bind(paging.offset())
@@ -61,12 +64,12 @@ pub async fn list(
 
 /// One tenant.
 pub async fn get(pool: &PgPool, id: &str) -> Result<Option<TenantRow>, ProjectionError> {
-    Ok(
-        sqlx::query_as("SELECT id, name, created_at FROM tenants WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT id, name, created_at, console_links_revoked_before FROM tenants WHERE id = $1",
     )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// The instant up to which the tenant's console links were revoked (`None`: never, or no such

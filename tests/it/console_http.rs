@@ -350,6 +350,21 @@ async fn revoking_a_tenants_console_links_ends_their_sessions_and_refuses_them_b
         revoked["revokedBefore"].as_str().unwrap().parse().unwrap();
     assert!(at >= before - chrono::Duration::seconds(1), "{revoked}");
 
+    let shown: Value = app
+        .http
+        .get(app.url("/v1/admin/tenants/acme"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        shown["consoleLinksRevokedBefore"], revoked["revokedBefore"],
+        "{shown}"
+    );
+
     // At once (the route waits for the view): the session the old link opened is over, and
     // the link itself says it was revoked.
     let (status, _) = get(&app, &old_session, "/console/webhooks").await;

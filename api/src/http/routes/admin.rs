@@ -63,6 +63,10 @@ struct TenantOut {
     id: String,
     name: String,
     created_at: DateTime<Utc>,
+    /// Set once the tenant's console links were revoked: links minted up to this instant, and
+    /// the sessions they opened, no longer sign in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    console_links_revoked_before: Option<DateTime<Utc>>,
 }
 
 impl From<TenantRow> for TenantOut {
@@ -71,6 +75,7 @@ impl From<TenantRow> for TenantOut {
             id: r.id,
             name: r.name,
             created_at: r.created_at,
+            console_links_revoked_before: r.console_links_revoked_before,
         }
     }
 }
