@@ -136,3 +136,18 @@ pub async fn revoke_console_links(
     let committed = ledger.execute(tenant.as_str(), command, meta).await?;
     Ok((before, committed.version))
 }
+
+/// Revokes one console link (and the sessions it opened). Returns the ledger sequence of the
+/// change, or the tenant's when the link was already revoked.
+pub async fn revoke_console_link(
+    ledger: &Ledger<Tenant>,
+    tenant: &TenantId,
+    link_id: String,
+    meta: &CommandMeta,
+) -> Result<u64, CommandError<TenantError>> {
+    let command = TenantCommand::RevokeConsoleLink { link_id };
+    Ok(ledger
+        .execute(tenant.as_str(), command, meta)
+        .await?
+        .version)
+}

@@ -72,6 +72,49 @@ pub async fn get(pool: &PgPool, id: &str) -> Result<Option<TenantRow>, Projectio
     .await?)
 }
 
+/// A console link an operator minted (its id; the signed token is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsoleLinkRow {
+    pub link_id: String,
+    pub read_only: bool,
+    pub minted_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Set once this link was revoked on its own.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The tenant's console links not yet expired, newest first (at most `limit`).
+pub async fn live_console_links(
+    pool: &PgPool,
+    tenant: &str,
+    limit: i64,
+) -> Result<Vec<ConsoleLinkRow>, ProjectionError> {
+    Ok(sqlx::query_as(
+        "SELECT link_id, read_only, minted_at, expires_at, revoked_at FROM console_links
+          WHERE tenant = $1 AND expires_at > now() ORDER BY minted_at DESC LIMIT $2",
+    )
+    .bind(tenant)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// When the link `link_id` of `tenant` was revoked on its own, if it was.
+pub async fn console_link_revoked_at(
+    pool: &PgPool,
+    tenant: &str,
+    link_id: &str,
+) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+    let row: Option<(Option<DateTime<Utc>>,)> =
+        sqlx::query_as("SELECT revoked_at FROM console_links WHERE link_id = $1 AND tenant = $2")
+            .bind(link_id)
+            .bind(tenant)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(at,)| at))
+}
+
 /// The instant up to which the tenant's console links were revoked (`None`: never, or no such
 /// tenant).
 pub async fn console_links_revoked_before(

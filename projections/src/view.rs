@@ -64,6 +64,7 @@ impl View {
             View::Ledger => &[
                 "tenants",
                 "api_keys",
+                "console_links",
                 "event_types",
                 "webhooks",
                 "webhook_history",

@@ -57,6 +57,35 @@ async fn console_link_prints_a_link_the_server_accepts_and_exits_4_for_an_unknow
     assert_eq!(opened.status(), StatusCode::OK);
     assert!(opened.headers().contains_key("set-cookie"));
 
+    // One link by its id: that link is refused, a second one still opens.
+    let second = run(&vars, &["console", "link", "acme", "--base-url", &base]).await;
+    let second: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    let id = link["id"].as_str().unwrap();
+    let one = run(&vars, &["console", "revoke", "acme", "--link", id]).await;
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    eventually(Duration::from_secs(10), || async {
+        let status = client().get(url).send().await.unwrap().status();
+        (status == StatusCode::GONE).then_some(()).ok_or(status)
+    })
+    .await;
+    let second_url = second["url"].as_str().unwrap();
+    assert_eq!(
+        client().get(second_url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let unknown_link = run(&vars, &["console", "revoke", "acme", "--link", "nope"]).await;
+    assert_eq!(
+        unknown_link.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&unknown_link.stderr)
+    );
+
+    // Every link of the tenant: the second one too.
     let revoked = run(&vars, &["console", "revoke", "acme"]).await;
     assert!(
         revoked.status.success(),
@@ -67,7 +96,7 @@ async fn console_link_prints_a_link_the_server_accepts_and_exits_4_for_an_unknow
     assert!(revoked["revokedBefore"].is_string(), "{revoked}");
     // The CLI does not wait for the view: the server refuses the link once it has applied it.
     eventually(Duration::from_secs(10), || async {
-        let status = client().get(url).send().await.unwrap().status();
+        let status = client().get(second_url).send().await.unwrap().status();
         (status == StatusCode::GONE).then_some(()).ok_or(status)
     })
     .await;

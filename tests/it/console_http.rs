@@ -9,7 +9,9 @@ use reqwest::header::{
 use serde_json::{Value, json};
 
 use crate::api_support::{tenant_with_catalog, webhook};
-use crate::console_support::{client, csrf_of, get, mint_link, post, session_cookie, sign_in};
+use crate::console_support::{
+    client, csrf_of, get, mint_link, minted_link, post, session_cookie, sign_in,
+};
 use crate::harness::TestApp;
 use crate::harness::app::{OPERATOR_TOKEN, test_config};
 
@@ -416,6 +418,118 @@ async fn revoking_a_tenants_console_links_ends_their_sessions_and_refuses_them_b
         lines[0]["data"]["before"], revoked["revokedBefore"],
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn revoking_one_console_link_ends_its_sessions_and_leaves_the_tenants_other_links_working() {
+    let app = TestApp::spawn().await;
+    let key = tenant_with_catalog(&app, "acme").await;
+    tenant_with_catalog(&app, "globex").await;
+    let base = app.url("");
+    let open = |path: String| {
+        let url = format!("{base}{path}");
+        async move { client().get(url).send().await.unwrap() }
+    };
+    let (first, second) = (
+        minted_link(&app, "acme", false).await,
+        minted_link(&app, "acme", true).await,
+    );
+    let id = first["id"].as_str().unwrap().to_owned();
+    let path = |link: &Value| link["path"].as_str().unwrap().to_owned();
+    let first_session = session_cookie(&open(path(&first)).await);
+    let second_session = session_cookie(&open(path(&second)).await);
+
+    let route = |link: &str| app.url(&format!("/v1/admin/tenants/acme/console-links/{link}"));
+    let delete = |url: String| {
+        let http = app.http.clone();
+        async move {
+            http.delete(url)
+                .bearer_auth(OPERATOR_TOKEN)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        app.http.delete(route(&id)).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(delete(route("nope")).await.status(), StatusCode::NOT_FOUND);
+    let other_tenant = app.url(&format!("/v1/admin/tenants/globex/console-links/{id}"));
+    assert_eq!(delete(other_tenant).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(delete(route(&id)).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        delete(route(&id)).await.status(),
+        StatusCode::NO_CONTENT,
+        "revoking it again changes nothing"
+    );
+
+    let (status, _) = get(&app, &first_session, "/console/webhooks").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the revoked link's session is over"
+    );
+    let again = open(path(&first)).await;
+    assert_eq!(again.status(), StatusCode::GONE);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("This console link was revoked at")
+    );
+    assert_eq!(
+        get(&app, &second_session, "/console/webhooks").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(open(path(&second)).await.status(), StatusCode::OK);
+
+    // The ledger says who minted the link whose id the session's actor names, and who
+    // revoked it.
+    let text = app
+        .http
+        .get(app.url("/v1/audit/log?type=tenant.*"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| {
+            l["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("tenant.console_link_")
+        })
+        .collect();
+    let kinds: Vec<(&str, &str, &str)> = lines
+        .iter()
+        .map(|l| {
+            let kind = l["type"].as_str().unwrap();
+            (
+                kind,
+                l["data"]["linkId"].as_str().unwrap(),
+                l["actor"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let second_id = second["id"].as_str().unwrap();
+    assert_eq!(
+        kinds,
+        [
+            ("tenant.console_link_minted", id.as_str(), "operator"),
+            ("tenant.console_link_minted", second_id, "operator"),
+            ("tenant.console_link_revoked", id.as_str(), "operator"),
+        ],
+        "{text}"
+    );
+    assert_eq!(lines[1]["data"]["readOnly"], true);
+    assert_eq!(lines[0]["data"]["expiresAt"], first["expiresAt"]);
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::api_support::{tenant_with_catalog, webhook};
 use crate::console_support::{
-    client, csrf_of, encode, get, mint_link, post, session_cookie, sign_in,
+    client, csrf_of, encode, get, mint_link, minted_link, post, session_cookie, sign_in,
 };
 use crate::harness::app::OPERATOR_TOKEN;
 use crate::harness::{TestApp, eventually};
@@ -265,6 +265,37 @@ async fn the_operator_page_revokes_a_tenants_console_links_and_ends_their_sessio
         page.contains("No console link of this tenant was ever revoked"),
         "{page}"
     );
+
+    // One link from the list: its row, its button.
+    let single = minted_link(&app, "acme", true).await;
+    let single_id = single["id"].as_str().unwrap();
+    let single_session = session_cookie(
+        &client()
+            .get(app.url(single["path"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap(),
+    );
+    let (_, page) = get(&app, &operator, "/console/operator/tenants/acme").await;
+    let row = format!(r#"data-link="{single_id}""#);
+    assert!(page.contains(&row), "{page}");
+    let one = format!("/console/operator/tenants/acme/console-links/{single_id}/revoke");
+    assert!(page.contains(&one), "a revoke button for the link: {page}");
+    let done = post(&app, &operator, &one, &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let (status, _) = get(&app, &single_session, "/console/webhooks").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the revoked link's session is over"
+    );
+    assert_eq!(
+        get(&app, &link_session, "/console/webhooks").await.0,
+        StatusCode::OK
+    );
+    let (_, page) = get(&app, &operator, "/console/operator/tenants/acme").await;
+    assert!(page.contains(&row), "a revoked link stays listed: {page}");
+    assert!(!page.contains(&one), "no button for a revoked link: {page}");
 
     let action = "/console/operator/tenants/acme/console-links/revoke";
     let refused = post(&app, &operator, action, &[]).await;

@@ -99,6 +99,14 @@ pub async fn publish(app: &TestApp, key: &str, id: &str) {
 
 /// Mints a console link through the admin route: its path.
 pub async fn mint_link(app: &TestApp, tenant: &str, read_only: bool) -> String {
+    minted_link(app, tenant, read_only).await["path"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Mints a console link through the admin route: the answer (`id`, `path`, …).
+pub async fn minted_link(app: &TestApp, tenant: &str, read_only: bool) -> serde_json::Value {
     let response = app
         .http
         .post(app.url(&format!("/v1/admin/tenants/{tenant}/console-links")))
@@ -108,6 +116,5 @@ pub async fn mint_link(app: &TestApp, tenant: &str, read_only: bool) -> String {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let body: serde_json::Value = response.json().await.unwrap();
-    body["path"].as_str().unwrap().to_owned()
+    response.json().await.unwrap()
 }

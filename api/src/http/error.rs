@@ -308,6 +308,7 @@ impl From<CommandError<TenantError>> for ApiError {
             TenantError::AlreadyExists => ApiError::Conflict("a tenant with this id exists".into()),
             TenantError::NotFound => ApiError::NotFound("tenant"),
             TenantError::KeyNotFound => ApiError::NotFound("API key"),
+            TenantError::LinkNotFound => ApiError::NotFound("console link"),
             TenantError::KeyAlreadyExists => {
                 ApiError::Conflict("an API key with this id exists".into())
             }

@@ -22,6 +22,8 @@ use crate::validation::{FieldErrors, Rule};
 const MAX_NAME: usize = 200;
 /// The longest key display prefix.
 const MAX_PREFIX: usize = 16;
+/// The longest console link id.
+const MAX_LINK_ID: usize = 64;
 
 /// One API key of a tenant, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +44,9 @@ pub struct Tenant {
     /// Console links minted up to this instant no longer sign in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     console_links_revoked_before: Option<DateTime<Utc>>,
+    /// Every console link minted, by id: true once revoked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    links: BTreeMap<String, bool>,
 }
 
 impl Tenant {
@@ -113,6 +118,40 @@ impl Tenant {
                     None => Err(TenantError::KeyNotFound),
                     Some(key) if key.revoked => Ok(vec![]),
                     Some(_) => Ok(vec![TenantEvent::ApiKeyRevoked { key_id }]),
+                }
+            }
+            TenantCommand::MintConsoleLink {
+                link_id,
+                read_only,
+                expires_at,
+            } => {
+                if !self.exists() {
+                    return Err(TenantError::NotFound);
+                }
+                let well_formed = (1..=MAX_LINK_ID).contains(&link_id.len())
+                    && link_id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if !well_formed || self.links.contains_key(&link_id) {
+                    let mut errors = FieldErrors::new();
+                    let expected = "a new link id of 1-64 letters, digits, _ or -".into();
+                    errors.push("linkId", Rule::InvalidFormat { expected });
+                    return errors.into_result(vec![]).map_err(TenantError::Validation);
+                }
+                Ok(vec![TenantEvent::ConsoleLinkMinted {
+                    link_id,
+                    read_only,
+                    expires_at,
+                }])
+            }
+            TenantCommand::RevokeConsoleLink { link_id } => {
+                if !self.exists() {
+                    return Err(TenantError::NotFound);
+                }
+                match self.links.get(&link_id) {
+                    None => Err(TenantError::LinkNotFound),
+                    Some(true) => Ok(vec![]),
+                    Some(false) => Ok(vec![TenantEvent::ConsoleLinkRevoked { link_id }]),
                 }
             }
             TenantCommand::RevokeConsoleLinks { before } => {
@@ -210,6 +249,12 @@ impl Aggregate for Tenant {
             TenantEvent::ConsoleLinksRevoked { before } => {
                 let latest = self.console_links_revoked_before.max(Some(before));
                 self.console_links_revoked_before = latest;
+            }
+            TenantEvent::ConsoleLinkMinted { link_id, .. } => {
+                self.links.insert(link_id, false);
+            }
+            TenantEvent::ConsoleLinkRevoked { link_id } => {
+                self.links.insert(link_id, true);
             }
         }
     }

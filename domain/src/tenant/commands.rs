@@ -52,4 +52,14 @@ pub enum TenantCommand {
     /// `hookledger console revoke` / `POST …/console-links/revoke`: writes
     /// `tenant.console_links_revoked`, or nothing when links up to a later instant already are.
     RevokeConsoleLinks { before: DateTime<Utc> },
+    /// `hookledger console link` / `POST …/console-links`: writes `tenant.console_link_minted`;
+    /// `Validation` for a malformed id or one minted before (ids are random).
+    MintConsoleLink {
+        link_id: String,
+        read_only: bool,
+        expires_at: DateTime<Utc>,
+    },
+    /// `hookledger console revoke --link` / `DELETE …/console-links/{linkId}`: writes
+    /// `tenant.console_link_revoked`, or nothing when the link is already revoked.
+    RevokeConsoleLink { link_id: String },
 }

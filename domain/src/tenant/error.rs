@@ -14,6 +14,9 @@ pub enum TenantError {
     /// `404`: the tenant has no key with this id.
     #[error("API key not found")]
     KeyNotFound,
+    /// `404`: the tenant has no console link with this id.
+    #[error("console link not found")]
+    LinkNotFound,
     /// `409`: the tenant already has a key with this id.
     #[error("an API key with this id already exists")]
     KeyAlreadyExists,
@@ -27,7 +30,7 @@ impl TenantError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::AlreadyExists | Self::KeyAlreadyExists => 409,
-            Self::NotFound | Self::KeyNotFound => 404,
+            Self::NotFound | Self::KeyNotFound | Self::LinkNotFound => 404,
             Self::Validation(_) => 422,
         }
     }

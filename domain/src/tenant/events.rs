@@ -31,6 +31,17 @@ pub enum TenantEvent {
     /// sessions they opened; links minted later work.
     #[serde(rename = "tenant.console_links_revoked", rename_all = "camelCase")]
     ConsoleLinksRevoked { before: DateTime<Utc> },
+    /// An operator minted a console sign-in link (the link itself, a signed token, is not
+    /// recorded: only its id, which its sessions' commands carry as `console-link:<linkId>`).
+    #[serde(rename = "tenant.console_link_minted", rename_all = "camelCase")]
+    ConsoleLinkMinted {
+        link_id: String,
+        read_only: bool,
+        expires_at: DateTime<Utc>,
+    },
+    /// This one console link stops working, and so do the sessions it opened.
+    #[serde(rename = "tenant.console_link_revoked", rename_all = "camelCase")]
+    ConsoleLinkRevoked { link_id: String },
 }
 
 impl DomainEvent for TenantEvent {
@@ -40,6 +51,8 @@ impl DomainEvent for TenantEvent {
             Self::ApiKeyIssued { .. } => "tenant.api_key_issued",
             Self::ApiKeyRevoked { .. } => "tenant.api_key_revoked",
             Self::ConsoleLinksRevoked { .. } => "tenant.console_links_revoked",
+            Self::ConsoleLinkMinted { .. } => "tenant.console_link_minted",
+            Self::ConsoleLinkRevoked { .. } => "tenant.console_link_revoked",
         }
         .to_owned()
     }

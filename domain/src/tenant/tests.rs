@@ -226,6 +226,70 @@ fn revoking_console_links_moves_the_instant_forward_only() {
     assert_eq!(state.console_links_revoked_before(), Some(at(9)));
 }
 
+fn minted(link: &str) -> TenantEvent {
+    TenantEvent::ConsoleLinkMinted {
+        link_id: link.into(),
+        read_only: true,
+        expires_at: at(30),
+    }
+}
+
+#[test]
+fn a_console_link_is_minted_once_and_revoked_once() {
+    let mint = |link: &str| TenantCommand::MintConsoleLink {
+        link_id: link.into(),
+        read_only: true,
+        expires_at: at(30),
+    };
+    let revoke = |link: &str| TenantCommand::RevokeConsoleLink {
+        link_id: link.into(),
+    };
+    framework()
+        .given(vec![created(), issued(1)])
+        .when(mint("Ab3_x-9"))
+        .then_expect_events(vec![minted("Ab3_x-9")]);
+    framework()
+        .given_no_previous_events()
+        .when(mint("l1"))
+        .then_expect_error(TenantError::NotFound);
+    let refused = TenantError::Validation(vec![FieldError::new(
+        "linkId",
+        Rule::InvalidFormat {
+            expected: "a new link id of 1-64 letters, digits, _ or -".into(),
+        },
+    )]);
+    for bad in [String::new(), "has space".into(), "x".repeat(65)] {
+        framework()
+            .given(vec![created()])
+            .when(mint(&bad))
+            .then_expect_error(refused.clone());
+    }
+    framework()
+        .given(vec![created(), minted("l1")])
+        .when(mint("l1"))
+        .then_expect_error(refused);
+    framework()
+        .given(vec![created(), minted("l1")])
+        .when(revoke("l1"))
+        .then_expect_events(vec![TenantEvent::ConsoleLinkRevoked {
+            link_id: "l1".into(),
+        }]);
+    framework()
+        .given(vec![
+            created(),
+            minted("l1"),
+            TenantEvent::ConsoleLinkRevoked {
+                link_id: "l1".into(),
+            },
+        ])
+        .when(revoke("l1"))
+        .then_expect_events(vec![]);
+    framework()
+        .given(vec![created(), minted("l1")])
+        .when(revoke("l2"))
+        .then_expect_error(TenantError::LinkNotFound);
+}
+
 #[test]
 fn tenant_event_shapes() {
     let hash = hash_api_key("hk_1");
@@ -246,6 +310,18 @@ fn tenant_event_shapes() {
             json!({"type": "tenant.api_key_revoked", "data": {
                 "keyId": "key_0190f1d2c3b4a5968778695a4b3c2d01"
             }}),
+        ),
+        (
+            minted("l1"),
+            json!({"type": "tenant.console_link_minted", "data": {
+                "linkId": "l1", "readOnly": true, "expiresAt": "2026-12-07T12:00:30Z"
+            }}),
+        ),
+        (
+            TenantEvent::ConsoleLinkRevoked {
+                link_id: "l1".into(),
+            },
+            json!({"type": "tenant.console_link_revoked", "data": {"linkId": "l1"}}),
         ),
         (
             links_revoked(at(1)),

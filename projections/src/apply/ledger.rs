@@ -228,6 +228,36 @@ async fn apply_tenant(
                 .execute(&mut *conn)
                 .await?;
             }
+            TenantEvent::ConsoleLinkMinted {
+                link_id,
+                read_only,
+                expires_at,
+            } => {
+                sqlx::query(&format!(
+                    "INSERT INTO {} (link_id, tenant, read_only, minted_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (link_id) DO NOTHING",
+                    target.table("console_links")
+                ))
+                .bind(link_id)
+                .bind(tenant)
+                .bind(read_only)
+                .bind(at)
+                .bind(expires_at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            TenantEvent::ConsoleLinkRevoked { link_id } => {
+                sqlx::query(&format!(
+                    "UPDATE {} SET revoked_at = $3
+                      WHERE link_id = $1 AND tenant = $2 AND revoked_at IS NULL",
+                    target.table("console_links")
+                ))
+                .bind(link_id)
+                .bind(tenant)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
             TenantEvent::ConsoleLinksRevoked { before } => {
                 sqlx::query(&format!(
                     "UPDATE {} SET console_links_revoked_before =

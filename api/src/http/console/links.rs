@@ -2,23 +2,31 @@
 //! (`hookledger console link TENANT [--ttl 1h] [--read-only]` and
 //! `POST /v1/admin/tenants/{id}/console-links`).
 //!
-//! Decisions: a link is a signed token (`{tenant, readOnly, exp, jti}` sealed with the link
-//! key derived from the master key), so minting needs no storage and any replica accepts it.
-//! It is a bearer credential until it expires: opening it starts a session that lasts until
-//! the link's expiry, and commands made in it are recorded with the actor
-//! `console-link:<jti>`. A link used after its expiry gets a page saying so (410). TTLs run
+//! Decisions: a link is a signed token (`{tenant, readOnly, exp, jti, iat}` sealed with the
+//! link key derived from the master key), so any replica accepts it without a lookup of the
+//! token. Minting is recorded in the ledger (`tenant.console_link_minted`: the link's id, the
+//! `jti`, never the token), so an audit finds who minted the link whose id a command's actor
+//! `console-link:<jti>` names. It is a bearer credential until it expires: opening it starts a
+//! session that lasts until the link's expiry. A link used after its expiry gets a page saying so (410). TTLs run
 //! from one minute to seven days.
 //!
-//! Revocation: a link cannot be recalled one by one (nothing is stored), but an operator can
-//! revoke every link of a tenant minted up to now (`hookledger console revoke TENANT`, `POST
-//! /v1/admin/tenants/{id}/console-links/revoke`: the ledger event
-//! `tenant.console_links_revoked`). A link carries when it was minted (`iat`, milliseconds);
-//! opening one minted up to the revocation shows a page saying so (410), and a session it
-//! opened is checked against the tenant's revocation on every request. A link minted before
-//! `iat` existed counts as minted at 0, so any revocation covers it.
+//! Revocation, of one link (`hookledger console revoke TENANT --link ID`, `DELETE
+//! /v1/admin/tenants/{id}/console-links/{linkId}`: `tenant.console_link_revoked`) or of every
+//! link of a tenant minted up to now (`hookledger console revoke TENANT`, `POST
+//! /v1/admin/tenants/{id}/console-links/revoke`: `tenant.console_links_revoked`). A link
+//! carries when it was minted (`iat`, milliseconds); opening a revoked one shows a page saying
+//! when it was revoked (410), and a session it opened is checked on every request
+//! ([`revoked_at`]). A link minted before `iat` existed counts as minted at 0, so any
+//! tenant-wide revocation covers it.
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use serde::{Deserialize, Serialize};
+
+use hookledger_domain::ids::TenantId;
+use hookledger_domain::ledger::{CommandError, CommandMeta, Ledger};
+use hookledger_domain::tenant::{Tenant, TenantCommand, TenantError};
+use hookledger_projections::ProjectionError;
+use sqlx::PgPool;
 
 use super::seal::{SealKey, random_id};
 use crate::Config;
@@ -45,6 +53,8 @@ pub(crate) struct LinkClaims {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsoleLink {
+    /// The link's id (`jti`): what revokes it, and what its sessions' actor names.
+    pub id: String,
     /// The path to open on the server: `/console/link?token=…`.
     pub path: String,
     pub token: String,
@@ -84,11 +94,48 @@ pub fn mint(config: &Config, tenant: &str, ttl_seconds: i64, read_only: bool) ->
     };
     let token = key(config).seal(&claims);
     ConsoleLink {
+        id: claims.jti,
         path: format!("/console/link?token={token}"),
         token,
         expires_at: Utc.timestamp_opt(exp, 0).single().unwrap_or_else(Utc::now),
         read_only,
     }
+}
+
+/// Mints a link for `tenant` and records it in the ledger (`tenant.console_link_minted`).
+/// Returns it with the ledger sequence of the record.
+pub async fn mint_recorded(
+    ledger: &Ledger<Tenant>,
+    config: &Config,
+    tenant: &TenantId,
+    ttl_seconds: i64,
+    read_only: bool,
+    meta: &CommandMeta,
+) -> Result<(ConsoleLink, u64), CommandError<TenantError>> {
+    let link = mint(config, tenant.as_str(), ttl_seconds, read_only);
+    let command = TenantCommand::MintConsoleLink {
+        link_id: link.id.clone(),
+        read_only,
+        expires_at: link.expires_at,
+    };
+    let committed = ledger.execute(tenant.as_str(), command, meta).await?;
+    Ok((link, committed.version))
+}
+
+/// When the link `link_id` of `tenant`, minted at `iat` (Unix milliseconds), was revoked, if
+/// it was: on its own, or with every link of the tenant minted up to an instant.
+pub(crate) async fn revoked_at(
+    pool: &PgPool,
+    tenant: &str,
+    link_id: &str,
+    iat: i64,
+) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+    use hookledger_projections::tenants;
+    if let Some(at) = tenants::console_link_revoked_at(pool, tenant, link_id).await? {
+        return Ok(Some(at));
+    }
+    let before = tenants::console_links_revoked_before(pool, tenant).await?;
+    Ok(before.filter(|_| is_revoked(iat, before)))
 }
 
 /// The claims of a valid, unexpired link.

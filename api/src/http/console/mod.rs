@@ -121,6 +121,10 @@ pub fn router() -> Router<AppState> {
             post(operator::revoke_links),
         )
         .route(
+            "/console/operator/tenants/{id}/console-links/{link}/revoke",
+            post(operator::revoke_link),
+        )
+        .route(
             "/console/assets/console.css",
             get(|| async { asset("text/css; charset=utf-8", CSS) }),
         )

@@ -129,6 +129,7 @@ pub(crate) async fn tenant(
         let t = hookledger_projections::tenants::get(&state.pool, &id).await?.ok_or(ApiError::NotFound("tenant"))?;
         let keys = hookledger_projections::tenants::api_keys(&state.pool, &id).await?;
         let revoked = hookledger_projections::tenants::console_links_revoked_before(&state.pool, &id).await?;
+        let live = hookledger_projections::tenants::live_console_links(&state.pool, &id, 50).await?;
         Ok::<_, ApiError>(page(&chrome, &format!("Tenant {}", t.id), html! {
             h2 { "API keys" }
             table #keys {
@@ -141,6 +142,30 @@ pub(crate) async fn tenant(
                 label { "Valid for " input name="ttl" value="1h" size="5"; }
                 label.check { input type="checkbox" name="readOnly" value="1"; "read-only" }
                 button type="submit" { "Mint link" }
+            }
+            table #console-links {
+                thead { tr { th { "Link" } th { "Access" } th { "Minted" } th { "Expires" } th { "Revoked" } th {} } }
+                tbody {
+                    @for l in &live {
+                        @let gone = l.revoked_at.or(revoked.filter(|b| l.minted_at <= *b));
+                        tr data-link=(l.link_id) {
+                            td { code { (l.link_id) } }
+                            td { @if l.read_only { "read-only" } @else { "read-write" } }
+                            td { (when(&l.minted_at)) }
+                            td { (when(&l.expires_at)) }
+                            td { (gone.map_or("—".into(), |t| when(&t))) }
+                            td {
+                                @if gone.is_none() {
+                                    form.inline method="post" action={ "/console/operator/tenants/" (t.id) "/console-links/" (l.link_id) "/revoke" } {
+                                        (csrf_field(&chrome))
+                                        button type="submit" { "Revoke" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if live.is_empty() { tr { td colspan="6" { "No unexpired console link." } } }
+                }
             }
             p #links-revoked.muted {
                 @if let Some(at) = revoked { "Links minted until " (when(&at)) " are revoked, with their sessions." }
@@ -170,9 +195,12 @@ pub(crate) async fn mint_link(
         return refused;
     }
     let result = async {
-        hookledger_projections::tenants::get(&state.pool, &id).await?.ok_or(ApiError::NotFound("tenant"))?;
+        let tenant = TenantId::parse(&id).map_err(|_| ApiError::NotFound("tenant"))?;
         let ttl = links::parse_ttl(&form.get("ttl").unwrap_or_else(|| "1h".into())).map_err(|e| ApiError::field("ttl", e))?;
-        let link = links::mint(&state.config, &id, ttl, form.get("readOnly").is_some());
+        let meta = CommandMeta::new("operator");
+        let read_only = form.get("readOnly").is_some();
+        let (link, version) = links::mint_recorded(&state.tenants, &state.config, &tenant, ttl, read_only, &meta).await?;
+        caught_up(&state, version).await?;
         Ok::<_, ApiError>(page(&chrome, "Console link minted", html! {
             p { "Give this link to the tenant; it signs in " @if link.read_only { "read-only " } "until " (when(&link.expires_at)) "." }
             pre #minted-link { (link.path) }
@@ -204,6 +232,32 @@ pub(crate) async fn revoke_links(
         let (_, version) = tenancy::revoke_console_links(&state.tenants, &tenant, &meta).await?;
         caught_up(&state, version).await?;
         Ok::<_, ApiError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&format!("/console/operator/tenants/{id}")).into_response(),
+        Err(e) => failure_page(&chrome, e).await,
+    }
+}
+
+/// Revokes one console link of the tenant, then shows the tenant again.
+pub(crate) async fn revoke_link(
+    s: OperatorSession,
+    State(state): State<AppState>,
+    Path((id, link_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let chrome = s.chrome("operator");
+    let form = Form::parse(&body);
+    if let Some(refused) = refuse_csrf(&state, &headers, &s.session, &chrome, &form) {
+        return refused;
+    }
+    let result = async {
+        let tenant = TenantId::parse(&id).map_err(|_| ApiError::NotFound("tenant"))?;
+        let meta = CommandMeta::new("operator");
+        let version = tenancy::revoke_console_link(&state.tenants, &tenant, link_id, &meta).await?;
+        caught_up(&state, version).await
     }
     .await;
     match result {

@@ -8,8 +8,8 @@
 //! - `HttpOnly; SameSite=Strict; Path=/console`, plus `Secure` when the request came over TLS
 //!   (`X-Forwarded-Proto: https` from the proxy in front).
 //! - Lifetime: 8 hours for a key sign-in; a console link's session ends when the link expires,
-//!   or when the tenant's links are revoked (`tenant.console_links_revoked`, checked against
-//!   the `tenants` view on every request, as a key is).
+//!   or when the link is revoked, alone or with the tenant's others (checked against the
+//!   views on every request, as a key is: `super::links::revoked_at`).
 //! - A missing, forged or expired cookie sends a page request to the sign-in page (303).
 
 use axum::extract::FromRequestParts;
@@ -164,17 +164,13 @@ impl FromRequestParts<AppState> for TenantSession {
                 return Err(to_sign_in());
             }
         }
-        // A link session opened before sessions carried `linkIat` counts as minted at 0.
-        let link_iat = (session.link_iat)
-            .or_else(|| (session.actor.starts_with("console-link:")).then_some(0));
-        if let Some(iat) = link_iat {
-            let before = hookledger_projections::tenants::console_links_revoked_before(
-                &state.pool,
-                tenant.as_str(),
-            )
-            .await
-            .map_err(|e| super::layout::failure(e.into()))?;
-            if super::links::is_revoked(iat, before) {
+        if let Some(link_id) = session.actor.strip_prefix("console-link:") {
+            // A link session opened before sessions carried `linkIat` counts as minted at 0.
+            let iat = session.link_iat.unwrap_or(0);
+            let revoked = super::links::revoked_at(&state.pool, tenant.as_str(), link_id, iat)
+                .await
+                .map_err(|e| super::layout::failure(e.into()))?;
+            if revoked.is_some() {
                 return Err(to_sign_in());
             }
         }

@@ -163,14 +163,9 @@ pub(crate) async fn link(
         }
         Err(e) => return failure(e.into()),
     }
-    let revoked =
-        hookledger_projections::tenants::console_links_revoked_before(&state.pool, &claims.tenant)
-            .await;
-    match revoked {
-        Ok(Some(before)) if links::is_revoked(claims.iat, Some(before)) => {
-            return revoked_page(&before);
-        }
-        Ok(_) => {}
+    match links::revoked_at(&state.pool, &claims.tenant, &claims.jti, claims.iat).await {
+        Ok(Some(at)) => return revoked_page(&at),
+        Ok(None) => {}
         Err(e) => return failure(e.into()),
     }
     let mut s = Session::for_tenant(
@@ -203,10 +198,10 @@ pub(crate) async fn link(
     signed_in(&state, &headers, &s, response)
 }
 
-/// 410 for a link whose tenant's links were revoked after it was minted.
+/// 410 for a revoked link.
 fn revoked_page(at: &chrono::DateTime<chrono::Utc>) -> Response {
     let body = html! {
-        p.problem #link-revoked { "This console link was revoked at " (when(at)) ": an operator revoked every console link of this tenant minted until then. Ask your operator for a new one, or sign in with an API key." }
+        p.problem #link-revoked { "This console link was revoked at " (when(at)) ". Ask your operator for a new one, or sign in with an API key." }
         p { a href="/console/sign-in" { "Sign in with an API key" } }
     };
     render(

@@ -1,8 +1,10 @@
 //! `POST /v1/admin/tenants/{tenantId}/console-links`: the operator mints a short-lived
 //! console sign-in link for a tenant (the route form of `hookledger console link`). The link
-//! is a signed token (see `http::console::links`); nothing is stored. And
-//! `POST /v1/admin/tenants/{tenantId}/console-links/revoke`: every link of the tenant minted up
-//! to now stops working, with the sessions it opened (`tenant.console_links_revoked`).
+//! is a signed token (see `http::console::links`); the ledger records its id
+//! (`tenant.console_link_minted`), never the token. `DELETE …/console-links/{linkId}` revokes
+//! that link (`tenant.console_link_revoked`), and `POST …/console-links/revoke` every link of
+//! the tenant minted up to now (`tenant.console_links_revoked`), each with the sessions it
+//! opened.
 
 use axum::Json;
 use axum::extract::State;
@@ -26,6 +28,7 @@ use crate::{AppState, tenancy};
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(mint))
+        .routes(routes!(revoke_console_link))
         .routes(routes!(revoke_console_links))
 }
 
@@ -47,6 +50,9 @@ struct LinkIn {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LinkOut {
+    /// The link's id: what revokes it (`DELETE …/console-links/{id}`), and what the actor
+    /// `console-link:<id>` of its sessions' commands names.
+    id: String,
     /// The path to open on this server: `/console/link?token=…`.
     path: String,
     /// The signed token alone.
@@ -80,24 +86,51 @@ async fn mint(
     };
     let ttl = links::parse_ttl(input.ttl.as_deref().unwrap_or("1h"))
         .map_err(|e| ApiError::field("ttl", e))?;
-    hookledger_projections::tenants::get(&state.pool, &tenant)
-        .await?
-        .ok_or(ApiError::NotFound("tenant"))?;
-    let link = links::mint(
+    let tenant = TenantId::parse(&tenant).map_err(|_| ApiError::NotFound("tenant"))?;
+    let read_only = input.read_only.unwrap_or(false);
+    let meta = CommandMeta::new("operator");
+    let (link, version) = links::mint_recorded(
+        &state.tenants,
         &state.config,
         &tenant,
         ttl,
-        input.read_only.unwrap_or(false),
-    );
+        read_only,
+        &meta,
+    )
+    .await?;
+    // Read-your-writes: the operator's list shows the link once this answers.
+    caught_up(&state, version).await?;
     Ok((
         StatusCode::CREATED,
         Json(LinkOut {
+            id: link.id,
             path: link.path,
             token: link.token,
             expires_at: link.expires_at,
             read_only: link.read_only,
         }),
     ))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/admin/tenants/{tenantId}/console-links/{linkId}", tag = "admin",
+    security(("operatorToken" = [])),
+    params(("tenantId" = String, Path, description = "The tenant id"),
+        ("linkId" = String, Path, description = "The link's id, as minted")),
+    responses((status = 204, description = "Revoked: the link, and the sessions it opened, \
+        stop working at once"))
+)]
+/// Revoke one console link.
+async fn revoke_console_link(
+    _: OperatorAuth,
+    State(state): State<AppState>,
+    ApiPath((tenant, link_id)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let tenant = TenantId::parse(&tenant).map_err(|_| ApiError::NotFound("tenant"))?;
+    let meta = CommandMeta::new("operator");
+    let version = tenancy::revoke_console_link(&state.tenants, &tenant, link_id, &meta).await?;
+    caught_up(&state, version).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// What a revocation of a tenant's console links covers.
