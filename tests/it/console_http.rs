@@ -303,6 +303,22 @@ async fn console_links_sign_in_read_only_or_read_write_and_say_so_when_expired_o
     assert_eq!(open(forged).await.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// The session a revoked link opened is over (back to sign-in), and the link says when it was
+/// revoked (410, no cookie).
+async fn assert_revoked(app: &TestApp, session: &str, link_path: &str) {
+    let (status, _) = get(app, session, "/console/webhooks").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the revoked link's session is over"
+    );
+    let again = client().get(app.url(link_path)).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::GONE);
+    assert!(again.headers().get(SET_COOKIE).is_none());
+    let page = again.text().await.unwrap();
+    assert!(page.contains("This console link was revoked at"), "{page}");
+}
+
 #[tokio::test]
 async fn revoking_a_tenants_console_links_ends_their_sessions_and_refuses_them_but_not_later_ones()
 {
@@ -369,18 +385,7 @@ async fn revoking_a_tenants_console_links_ends_their_sessions_and_refuses_them_b
 
     // At once (the route waits for the view): the session the old link opened is over, and
     // the link itself says it was revoked.
-    let (status, _) = get(&app, &old_session, "/console/webhooks").await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let again = open(old_link).await;
-    assert_eq!(again.status(), StatusCode::GONE);
-    assert!(again.headers().get(SET_COOKIE).is_none());
-    assert!(
-        again
-            .text()
-            .await
-            .unwrap()
-            .contains("This console link was revoked at")
-    );
+    assert_revoked(&app, &old_session, &old_link).await;
     // Neither another tenant's link session nor a key sign-in is touched, and a link minted
     // after the revocation works.
     assert_eq!(
@@ -464,21 +469,7 @@ async fn revoking_one_console_link_ends_its_sessions_and_leaves_the_tenants_othe
         "revoking it again changes nothing"
     );
 
-    let (status, _) = get(&app, &first_session, "/console/webhooks").await;
-    assert_eq!(
-        status,
-        StatusCode::SEE_OTHER,
-        "the revoked link's session is over"
-    );
-    let again = open(path(&first)).await;
-    assert_eq!(again.status(), StatusCode::GONE);
-    assert!(
-        again
-            .text()
-            .await
-            .unwrap()
-            .contains("This console link was revoked at")
-    );
+    assert_revoked(&app, &first_session, &path(&first)).await;
     assert_eq!(
         get(&app, &second_session, "/console/webhooks").await.0,
         StatusCode::OK

@@ -221,23 +221,19 @@ pub(crate) async fn revoke_links(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let chrome = s.chrome("operator");
-    let form = Form::parse(&body);
-    if let Some(refused) = refuse_csrf(&state, &headers, &s.session, &chrome, &form) {
-        return refused;
-    }
-    let result = async {
-        let tenant = TenantId::parse(&id).map_err(|_| ApiError::NotFound("tenant"))?;
-        let meta = CommandMeta::new("operator");
-        let (_, version) = tenancy::revoke_console_links(&state.tenants, &tenant, &meta).await?;
-        caught_up(&state, version).await?;
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    match result {
-        Ok(()) => Redirect::to(&format!("/console/operator/tenants/{id}")).into_response(),
-        Err(e) => failure_page(&chrome, e).await,
-    }
+    let ledger = &state.tenants;
+    tenant_command(
+        &s,
+        &state,
+        &id,
+        &headers,
+        &body,
+        move |tenant, meta| async move {
+            let (_, version) = tenancy::revoke_console_links(ledger, &tenant, &meta).await?;
+            Ok(version)
+        },
+    )
+    .await
 }
 
 /// Revokes one console link of the tenant, then shows the tenant again.
@@ -248,16 +244,44 @@ pub(crate) async fn revoke_link(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let ledger = &state.tenants;
+    tenant_command(
+        &s,
+        &state,
+        &id,
+        &headers,
+        &body,
+        move |tenant, meta| async move {
+            Ok(tenancy::revoke_console_link(ledger, &tenant, link_id, &meta).await?)
+        },
+    )
+    .await
+}
+
+/// An operator's form about tenant `id`: refused without the session's CSRF token (or from
+/// another site); else `command` runs as the operator, the views apply it, and the tenant's
+/// page shows again.
+async fn tenant_command<F, Fut>(
+    s: &OperatorSession,
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+    command: F,
+) -> Response
+where
+    F: FnOnce(TenantId, CommandMeta) -> Fut,
+    Fut: Future<Output = Result<u64, ApiError>>,
+{
     let chrome = s.chrome("operator");
-    let form = Form::parse(&body);
-    if let Some(refused) = refuse_csrf(&state, &headers, &s.session, &chrome, &form) {
+    let form = Form::parse(body);
+    if let Some(refused) = refuse_csrf(state, headers, &s.session, &chrome, &form) {
         return refused;
     }
     let result = async {
-        let tenant = TenantId::parse(&id).map_err(|_| ApiError::NotFound("tenant"))?;
-        let meta = CommandMeta::new("operator");
-        let version = tenancy::revoke_console_link(&state.tenants, &tenant, link_id, &meta).await?;
-        caught_up(&state, version).await
+        let tenant = TenantId::parse(id).map_err(|_| ApiError::NotFound("tenant"))?;
+        let version = command(tenant, CommandMeta::new("operator")).await?;
+        caught_up(state, version).await
     }
     .await;
     match result {
