@@ -303,6 +303,25 @@ async fn console_links_sign_in_read_only_or_read_write_and_say_so_when_expired_o
     assert_eq!(open(forged).await.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// The tenant's audit log of event type `kind`: the text, and its lines.
+async fn audit_log(app: &TestApp, key: &str, kind: &str) -> (String, Vec<Value>) {
+    let text = app
+        .http
+        .get(app.url(&format!("/v1/audit/log?type={kind}")))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (text, lines)
+}
+
 /// The session a revoked link opened is over (back to sign-in), and the link says when it was
 /// revoked (410, no cookie).
 async fn assert_revoked(app: &TestApp, session: &str, link_path: &str) {
@@ -403,20 +422,7 @@ async fn revoking_a_tenants_console_links_ends_their_sessions_and_refuses_them_b
     );
 
     // The revocation is a ledger event, with its actor, in the tenant's audit log.
-    let text = app
-        .http
-        .get(app.url("/v1/audit/log?type=tenant.console_links_revoked"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (text, lines) = audit_log(&app, &key, "tenant.console_links_revoked").await;
     assert_eq!(lines.len(), 1, "{text}");
     assert_eq!(lines[0]["actor"], "operator", "{text}");
     assert_eq!(
@@ -478,26 +484,13 @@ async fn revoking_one_console_link_ends_its_sessions_and_leaves_the_tenants_othe
 
     // The ledger says who minted the link whose id the session's actor names, and who
     // revoked it.
-    let text = app
-        .http
-        .get(app.url("/v1/audit/log?type=tenant.*"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|l| {
-            l["type"]
-                .as_str()
-                .unwrap()
-                .starts_with("tenant.console_link_")
-        })
-        .collect();
+    let (text, mut lines) = audit_log(&app, &key, "tenant.*").await;
+    lines.retain(|l: &Value| {
+        l["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("tenant.console_link_")
+    });
     let kinds: Vec<(&str, &str, &str)> = lines
         .iter()
         .map(|l| {
