@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use hookledger_domain::ids::WebhookId;
+use hookledger_domain::ledger::CommandMeta;
+use hookledger_domain::tenant::TenantCommand;
 use hookledger_domain::webhook::WebhookCommand;
 use hookledger_projections::webhooks::ListFilter;
 use hookledger_projections::{View, rebuild, status, webhooks};
@@ -115,6 +117,39 @@ async fn a_rebuild_after_ten_thousand_mixed_commands_equals_the_live_views_row_f
     for tenant in TENANTS {
         ledgers.tenant(tenant).await;
     }
+    // Console links: minted, one revoked on its own, and one tenant's all revoked (each
+    // command with its own id: the ledger takes a repeated one as a retry).
+    let operator = || CommandMeta::new("operator");
+    for (n, tenant) in TENANTS.iter().enumerate() {
+        for link in 0..3 {
+            let mint = TenantCommand::MintConsoleLink {
+                link_id: format!("l{n}-{link}"),
+                read_only: link % 2 == 0,
+                expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+            };
+            ledgers
+                .tenants
+                .execute(tenant, mint, &operator())
+                .await
+                .unwrap();
+        }
+        let revoke = TenantCommand::RevokeConsoleLink {
+            link_id: format!("l{n}-1"),
+        };
+        ledgers
+            .tenants
+            .execute(tenant, revoke, &operator())
+            .await
+            .unwrap();
+    }
+    let all = TenantCommand::RevokeConsoleLinks {
+        before: chrono::Utc::now(),
+    };
+    ledgers
+        .tenants
+        .execute(TENANTS[0], all, &operator())
+        .await
+        .unwrap();
     let issued: usize = futures::stream::iter(0..WORKERS)
         .map(|w| work(&ledgers, w))
         .buffer_unordered(WORKERS)
@@ -147,6 +182,7 @@ async fn a_rebuild_after_ten_thousand_mixed_commands_equals_the_live_views_row_f
         .flat_map(|v| v.tables().iter().copied())
         .collect();
     let live = snapshot(&env.pool, &tables).await;
+    assert_eq!(live["console_links"].len(), 9, "the links minted above");
     let indexes_before = indexes(&env.pool).await;
     let total_webhooks = webhooks::list(&env.pool, "acme", &ListFilter::default())
         .await
