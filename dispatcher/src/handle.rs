@@ -207,7 +207,10 @@ impl Dispatcher {
                 id: EventId::new(),
                 event_type: "webhook.test".into(),
                 timestamp: now,
-                data: serde_json::json!({"test": true, "webhookId": webhook_id, "sentAt": now}),
+                data: serde_json::value::to_raw_value(
+                    &serde_json::json!({"test": true, "webhookId": webhook_id, "sentAt": now}),
+                )
+                .expect("a JSON value serializes"),
             },
             event_sequence: None,
             ledger_sequence: None,

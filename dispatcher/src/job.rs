@@ -2,7 +2,10 @@
 //! recovery) asks the dispatcher to make it.
 //!
 //! The job carries the event itself (id, type, timestamp, data), so an attempt needs no read of
-//! EVENTS; retries carry it on. Wire form (JSON, camelCase): `{tenant, webhookId, deliveryId,
+//! EVENTS; retries carry it on. The data travels as the publisher wrote it ([`RawValue`]): never
+//! parsed into a tree and printed again, so a delivery sends its members in their order and
+//! its numbers with every digit (an integer beyond 64 bits would otherwise become a float),
+//! and a large payload costs a scan, not an allocation per node. Wire form (JSON, camelCase): `{tenant, webhookId, deliveryId,
 //! event: {id, type, timestamp, data}, eventSequence?, ledgerSequence?, attempt, firstAttempt,
 //! trigger}`. `ledgerSequence` is the LEDGER sequence the router had applied when it matched
 //! the event: a worker whose webhook cache has applied it knows the webhook at least as the
@@ -23,16 +26,34 @@ use hookledger_domain::ledger::{Names, Outgoing, Schedule};
 use hookledger_domain::webhook::Properties;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The event a delivery carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventBody {
     pub id: EventId,
     #[serde(rename = "type")]
     pub event_type: String,
     /// When it happened (`occurredAt`), or when hookledger received it.
     pub timestamp: DateTime<Utc>,
-    pub data: Value,
+    /// The event's JSON as published (see the module docs).
+    pub data: Box<RawValue>,
+}
+
+impl EventBody {
+    /// The data of a stored event, as published; an error if it is not JSON.
+    pub fn data_of(stored: &[u8]) -> Result<Box<RawValue>, serde_json::Error> {
+        serde_json::from_slice(stored)
+    }
+}
+
+impl PartialEq for EventBody {
+    fn eq(&self, other: &Self) -> bool {
+        (self.id == other.id)
+            && (self.event_type == other.event_type)
+            && (self.timestamp == other.timestamp)
+            && (self.data.get() == other.data.get())
+    }
 }
 
 /// One attempt to make.
@@ -64,7 +85,7 @@ struct Body<'a> {
     #[serde(rename = "type")]
     event_type: &'a str,
     timestamp: String,
-    data: &'a Value,
+    data: &'a RawValue,
     #[serde(flatten)]
     properties: &'a serde_json::Map<String, Value>,
 }
@@ -167,7 +188,8 @@ mod tests {
                 timestamp: DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
                     .unwrap()
                     .to_utc(),
-                data: json!({"amount": 3}),
+                data: EventBody::data_of(br#"{"b": 1, "a": 123456789012345678901234567890}"#)
+                    .unwrap(),
             },
             event_sequence: Some(42),
             ledger_sequence: None,
@@ -183,7 +205,8 @@ mod tests {
         let body = String::from_utf8(job().render(&properties)).unwrap();
         assert_eq!(
             body,
-            r#"{"id":"order-1","type":"lead.created","timestamp":"2025-01-01T00:00:00Z","data":{"amount":3},"source":"crm"}"#
+            r#"{"id":"order-1","type":"lead.created","timestamp":"2025-01-01T00:00:00Z","data":{"b": 1, "a": 123456789012345678901234567890},"source":"crm"}"#,
+            "the data as published: its members' order, every digit"
         );
     }
 

@@ -301,7 +301,7 @@ impl Inner {
         if &event.tenant != tenant {
             return Err(unavailable());
         }
-        let data = serde_json::from_slice(&event.data).map_err(|_| unavailable())?;
+        let data = EventBody::data_of(&event.data).map_err(|_| unavailable())?;
         let job = Job {
             tenant: tenant.clone(),
             webhook_id: webhook_id.clone(),

@@ -42,6 +42,9 @@ use crate::Inner;
 use crate::job::{EventBody, Job};
 use crate::registry::Registry;
 
+/// An event's data: parsed, for the webhooks' filters, and as published, for the jobs.
+type Parsed = (Value, Box<serde_json::value::RawValue>);
+
 /// Events handled per batch, at most.
 pub(crate) const BATCH: usize = 512;
 /// Job publishes awaiting their acknowledgement, at most.
@@ -123,7 +126,9 @@ async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>
                 continue;
             }
         };
-        match serde_json::from_slice::<serde_json::Value>(&event.data) {
+        let parsed = serde_json::from_slice::<serde_json::Value>(&event.data)
+            .and_then(|value| Ok((value, EventBody::data_of(&event.data)?)));
+        match parsed {
             Ok(data) => events.push((i, event, data)),
             Err(e) => {
                 tracing::warn!(sequence = event.sequence, tenant = %event.tenant, error = %e, "event body is not JSON; dropped");
@@ -134,8 +139,8 @@ async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>
     claim(inner, &mut events, &mut fates).await;
     let mut pending: Vec<(usize, PendingAck)> = Vec::new();
     let mut jobs = 0usize;
-    for (i, event, data) in events {
-        let matches = registry.matching(&event.tenant, &event.event_type, &data);
+    for (i, event, (value, data)) in events {
+        let matches = registry.matching(&event.tenant, &event.event_type, &value);
         metrics::counter!("hookledger_router_events_total", "result" => if matches.is_empty() { "unmatched" } else { "routed" }).increment(1);
         let body = EventBody {
             id: event.id.clone(),
@@ -213,7 +218,11 @@ async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>
 /// Claims the given ids of `events` (all sent, then all awaited): an event whose tenant and id
 /// came in before as another event is acked without routing; one whose claim failed is NAKed.
 /// Both leave `events`.
-async fn claim(inner: &Inner, events: &mut Vec<(usize, IncomingEvent, Value)>, fates: &mut [Fate]) {
+async fn claim(
+    inner: &Inner,
+    events: &mut Vec<(usize, IncomingEvent, Parsed)>,
+    fates: &mut [Fate],
+) {
     let mut claims = Vec::with_capacity(events.len());
     for (i, event, _) in events.iter() {
         claims.push((*i, inner.nats.claim_event_id(event).await));

@@ -225,6 +225,53 @@ async fn an_event_published_on_nats_is_delivered_with_its_msg_id_as_webhook_id()
 }
 
 #[tokio::test]
+async fn the_data_is_delivered_as_published_over_http_and_nats_with_its_order_and_every_digit() {
+    let app = TestApp::spawn().await;
+    let key = tenant(&app, "acme").await;
+    let receiver = TestReceiver::start().await;
+    let created = webhook(&app, &key, hook(&receiver.url("/"), &["deal.*"])).await;
+    let secret = created["secret"].as_str().unwrap();
+    // Members out of alphabetical order, an integer beyond 64 bits, a float's trailing zero:
+    // what a tree of values would reorder or round.
+    let data =
+        r#"{"zeta": 1, "amount": 123456789012345678901234567890, "rate": 1.50, "list": [3,1]}"#;
+    let posted = (app.http.post(app.url("/v1/events")))
+        .header("x-api-key", &key)
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"type": "deal.won", "id": "over-http", "data": {data}}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::ACCEPTED);
+    let client = async_nats::connect(crate::harness::nats_url())
+        .await
+        .unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "over-nats");
+    let subject = format!("{}-events.acme.deal.won", app.id);
+    let js = async_nats::jetstream::new(client);
+    (js.publish_with_headers(subject, headers, data.as_bytes().to_vec().into()))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let mut got = receiver.wait_for(2, WITHIN).await;
+    got.sort_by_key(|r| r.header("webhook-id").unwrap().to_owned());
+    for (delivery, id) in got.iter().zip(["over-http", "over-nats"]) {
+        assert_eq!(delivery.header("webhook-id"), Some(id));
+        verify(delivery, secret).expect("the official library verifies the signature");
+        let body = std::str::from_utf8(&delivery.body).unwrap();
+        assert!(
+            body.contains(&format!(r#""data":{data}"#)),
+            "{id}: the data byte for byte in {body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_filter_lets_through_only_the_events_it_holds_for() {
     let app = TestApp::spawn().await;
     let key = tenant(&app, "acme").await;

@@ -65,7 +65,7 @@ pub(crate) async fn event_of(
             "The event is past EVENTS retention: the request body cannot be rebuilt.",
         ));
     };
-    let Ok(data) = serde_json::from_slice(&event.data) else {
+    let Ok(data) = EventBody::data_of(&event.data) else {
         return Ok(SentEvent::Missing(
             "The stored event is not JSON: the request body cannot be rebuilt.",
         ));

@@ -26,12 +26,12 @@ use hookledger_domain::ids::EventId;
 use hookledger_domain::webhook::values::EventTypeName;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::members::{any_but_null, not_null};
+use super::members::{not_null, raw_but_null};
 use crate::AppState;
 use crate::config::MAX_EVENTS_PER_REQUEST;
 use crate::http::error::{ApiError, FieldProblem};
@@ -60,9 +60,9 @@ struct EventIn {
     event_type: Option<String>,
     /// The event's data: any JSON value but `null`. Required.
     #[schema(value_type = Object)]
-    #[serde(default, deserialize_with = "any_but_null")]
+    #[serde(default, deserialize_with = "raw_but_null")]
     #[schema(required = true)]
-    data: Option<Value>,
+    data: Option<Box<RawValue>>,
     /// The idempotency key and the `webhook-id` receivers see: 1 to 128 characters of
     /// `A-Z a-z 0-9 _ . : -`. Generated (`evt_…`) when absent.
     #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
@@ -145,7 +145,8 @@ enum Accepted {
 /// An event that keeps every rule.
 struct ValidEvent {
     event_type: EventTypeName,
-    data: Value,
+    /// As the publisher wrote it: stored and delivered byte for byte.
+    data: Box<RawValue>,
     id: EventId,
     occurred_at: Option<DateTime<Utc>>,
 }
@@ -265,7 +266,7 @@ async fn publish(
     let limit = state.nats.max_payload().saturating_sub(ENVELOPE_BYTES);
     let mut encoded = Vec::with_capacity(events.len());
     for event in events {
-        let data = serde_json::to_vec(&event.data).expect("a JSON value serializes");
+        let data = event.data.get().as_bytes().to_vec();
         if data.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }

@@ -10,7 +10,7 @@
 
 use serde::de::{Error, Unexpected};
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Absent → `None` (with `#[serde(default)]`); `null` is a type error; a value → `Some`.
 pub(super) fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -21,18 +21,20 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-/// Like [`not_null`] for a member that takes any JSON value: `null` is a type error.
-pub(super) fn any_but_null<'de, D>(deserializer: D) -> Result<Option<Value>, D::Error>
+/// Any JSON value but `null`, kept as written (members in their order, every digit of a
+/// number): `null` is refused as a wrong type.
+pub(super) fn raw_but_null<'de, D>(deserializer: D) -> Result<Option<Box<RawValue>>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    match Value::deserialize(deserializer)? {
-        Value::Null => Err(D::Error::invalid_type(
+    let raw = Box::<RawValue>::deserialize(deserializer)?;
+    if raw.get() == "null" {
+        return Err(D::Error::invalid_type(
             Unexpected::Unit,
             &"any JSON value but null",
-        )),
-        value => Ok(Some(value)),
+        ));
     }
+    Ok(Some(raw))
 }
 
 /// Runs only for members present in the JSON: `Some(None)` is `null`, `None` is absent.
