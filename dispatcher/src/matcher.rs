@@ -14,7 +14,7 @@ use datalogic_rs::bumpalo::Bump;
 use datalogic_rs::{Engine, Logic};
 use hookledger_domain::ids::WebhookId;
 use hookledger_domain::webhook::{EventPattern, Filter, WebhookSpec};
-use serde_json::Value;
+use serde::Serialize;
 
 /// The JSONLogic engine; one per process is enough (it is `Send + Sync`).
 pub struct Matcher {
@@ -95,7 +95,12 @@ impl Matcher {
 
     /// True when an event of `event_type` with `data` goes to `route`'s webhook. A filter
     /// error is logged and counted and answers false.
-    pub fn matches(&self, route: &Route, event_type: &str, data: &Value) -> bool {
+    pub fn matches<D: Serialize + ?Sized>(
+        &self,
+        route: &Route,
+        event_type: &str,
+        data: &D,
+    ) -> bool {
         if !route.patterns.iter().any(|p| p.matches(event_type)) {
             return false;
         }
@@ -109,12 +114,14 @@ impl Matcher {
         }
     }
 
-    /// Evaluates the route's filter on `{type, data}`; `Ok(true)` without a filter.
-    pub fn filter_holds(
+    /// Evaluates the route's filter on `{type, data}`; `Ok(true)` without a filter. `data` is
+    /// any JSON (the router's is the event's data as published, never parsed into a tree:
+    /// the filter engine reads the text).
+    pub fn filter_holds<D: Serialize + ?Sized>(
         &self,
         route: &Route,
         event_type: &str,
-        data: &Value,
+        data: &D,
     ) -> Result<bool, FilterError> {
         let error = |reason: String| FilterError {
             webhook_id: route.webhook_id.clone(),
@@ -125,7 +132,8 @@ impl Matcher {
             CompiledFilter::Invalid(reason) => return Err(error(reason.clone())),
             CompiledFilter::Logic(logic) => logic,
         };
-        let input = serde_json::json!({"type": event_type, "data": data}).to_string();
+        let input = serde_json::to_string(&FilterInput { event_type, data })
+            .map_err(|e| error(e.to_string()))?;
         let arena = Bump::new();
         let result = self
             .engine
@@ -135,13 +143,21 @@ impl Matcher {
     }
 }
 
+/// What a filter reads: `{"type": …, "data": …}`.
+#[derive(Serialize)]
+struct FilterInput<'a, D: Serialize + ?Sized> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    data: &'a D,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use hookledger_domain::webhook::values::Limits;
     use hookledger_domain::webhook::{TargetUrl, WebhookName};
     use proptest::prelude::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn route(matcher: &Matcher, patterns: &[&str], filter: Option<Value>) -> Route {
         let mut spec = WebhookSpec::new(
@@ -179,6 +195,10 @@ mod tests {
         assert!(m.matches(&r, "lead.created", &json!({"amount": 101})));
         assert!(!m.matches(&r, "lead.created", &json!({"amount": 100})));
         assert!(!m.matches(&r, "lead.updated", &json!({"amount": 500})));
+        // The router's data: the event's text as published.
+        let raw = |text: &str| serde_json::value::RawValue::from_string(text.into()).unwrap();
+        assert!(m.matches(&r, "lead.created", &*raw(r#"{"zeta": 0, "amount": 101}"#)));
+        assert!(!m.matches(&r, "lead.created", &*raw(r#"{ "amount" : 100 }"#)));
     }
 
     #[test]

@@ -29,7 +29,6 @@ use hookledger_domain::ids::{TenantId, WebhookId};
 use hookledger_domain::ledger::reader::StreamKind;
 use hookledger_domain::ledger::{LedgerEntry, LedgerError, Nats};
 use hookledger_domain::webhook::{Webhook, WebhookEvent, WebhookStatus};
-use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -93,11 +92,11 @@ impl Registry {
     }
 
     /// The active webhooks of `tenant` that an event of `event_type` with `data` goes to.
-    pub(crate) fn matching(
+    pub(crate) fn matching<D: serde::Serialize + ?Sized>(
         &self,
         tenant: &TenantId,
         event_type: &str,
-        data: &Value,
+        data: &D,
     ) -> Vec<WebhookId> {
         let tenants = self.tenants.read().expect("registry lock");
         let Some(webhooks) = tenants.get(tenant) else {

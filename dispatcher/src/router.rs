@@ -34,7 +34,6 @@ use hookledger_domain::ledger::reader::StreamKind;
 use hookledger_domain::ledger::{
     Claim, ConsumerSettings, IncomingEvent, LedgerError, PendingAck, WorkMessage, WorkQueue,
 };
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -42,8 +41,9 @@ use crate::Inner;
 use crate::job::{EventBody, Job};
 use crate::registry::Registry;
 
-/// An event's data: parsed, for the webhooks' filters, and as published, for the jobs.
-type Parsed = (Value, Box<serde_json::value::RawValue>);
+/// An event's data as published: checked to be JSON, never parsed into a tree (the filters
+/// read its text, the jobs carry it on).
+type Parsed = Box<serde_json::value::RawValue>;
 
 /// Events handled per batch, at most.
 pub(crate) const BATCH: usize = 512;
@@ -126,9 +126,7 @@ async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>
                 continue;
             }
         };
-        let parsed = serde_json::from_slice::<serde_json::Value>(&event.data)
-            .and_then(|value| Ok((value, EventBody::data_of(&event.data)?)));
-        match parsed {
+        match EventBody::data_of(&event.data) {
             Ok(data) => events.push((i, event, data)),
             Err(e) => {
                 tracing::warn!(sequence = event.sequence, tenant = %event.tenant, error = %e, "event body is not JSON; dropped");
@@ -139,8 +137,8 @@ async fn route_batch(inner: &Inner, registry: &Registry, batch: Vec<WorkMessage>
     claim(inner, &mut events, &mut fates).await;
     let mut pending: Vec<(usize, PendingAck)> = Vec::new();
     let mut jobs = 0usize;
-    for (i, event, (value, data)) in events {
-        let matches = registry.matching(&event.tenant, &event.event_type, &value);
+    for (i, event, data) in events {
+        let matches = registry.matching(&event.tenant, &event.event_type, &data);
         metrics::counter!("hookledger_router_events_total", "result" => if matches.is_empty() { "unmatched" } else { "routed" }).increment(1);
         let body = EventBody {
             id: event.id.clone(),
