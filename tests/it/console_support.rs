@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::TestApp;
 
@@ -117,4 +117,18 @@ pub async fn minted_link(app: &TestApp, tenant: &str, read_only: bool) -> serde_
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     response.json().await.unwrap()
+}
+
+/// The webhook's `status` as the API reads it.
+pub async fn status_of(app: &TestApp, key: &str, id: &str) -> Value {
+    app.http
+        .get(app.url(&format!("/v1/webhooks/{id}")))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["status"]
+        .clone()
 }

@@ -46,6 +46,7 @@ mod config;
 mod console_browser;
 mod console_cli;
 mod console_http;
+mod console_links;
 mod console_ops;
 mod console_support;
 mod console_views;
