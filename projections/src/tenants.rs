@@ -100,33 +100,32 @@ pub async fn live_console_links(
     .await?)
 }
 
-/// When the link `link_id` of `tenant` was revoked on its own, if it was.
-pub async fn console_link_revoked_at(
+/// What revokes one console link: itself, or its tenant's links up to an instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkRevocation {
+    /// When the link was revoked on its own.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The instant up to which the tenant's links were revoked.
+    pub console_links_revoked_before: Option<DateTime<Utc>>,
+}
+
+/// What revokes the console link `link_id` of `tenant`, in one read (nothing for an unknown
+/// tenant or link).
+pub async fn console_link_revocation(
     pool: &PgPool,
     tenant: &str,
     link_id: &str,
-) -> Result<Option<DateTime<Utc>>, ProjectionError> {
-    let row: Option<(Option<DateTime<Utc>>,)> =
-        sqlx::query_as("SELECT revoked_at FROM console_links WHERE link_id = $1 AND tenant = $2")
-            .bind(link_id)
-            .bind(tenant)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.and_then(|(at,)| at))
-}
-
-/// The instant up to which the tenant's console links were revoked (`None`: never, or no such
-/// tenant).
-pub async fn console_links_revoked_before(
-    pool: &PgPool,
-    tenant: &str,
-) -> Result<Option<DateTime<Utc>>, ProjectionError> {
-    let row: Option<(Option<DateTime<Utc>>,)> =
-        sqlx::query_as("SELECT console_links_revoked_before FROM tenants WHERE id = $1")
-            .bind(tenant)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.and_then(|(before,)| before))
+) -> Result<LinkRevocation, ProjectionError> {
+    let row: Option<LinkRevocation> = sqlx::query_as(
+        "SELECT l.revoked_at, t.console_links_revoked_before
+           FROM tenants t LEFT JOIN console_links l ON l.link_id = $2 AND l.tenant = t.id
+          WHERE t.id = $1",
+    )
+    .bind(tenant)
+    .bind(link_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.unwrap_or_default())
 }
 
 /// The key whose hash is `key_hash` (revoked or not: callers check [`ApiKeyRow::is_revoked`]).

@@ -130,12 +130,12 @@ pub(crate) async fn revoked_at(
     link_id: &str,
     iat: i64,
 ) -> Result<Option<DateTime<Utc>>, ProjectionError> {
-    use hookledger_projections::tenants;
-    if let Some(at) = tenants::console_link_revoked_at(pool, tenant, link_id).await? {
-        return Ok(Some(at));
-    }
-    let before = tenants::console_links_revoked_before(pool, tenant).await?;
-    Ok(before.filter(|_| is_revoked(iat, before)))
+    let revocation =
+        hookledger_projections::tenants::console_link_revocation(pool, tenant, link_id).await?;
+    let before = revocation.console_links_revoked_before;
+    Ok(revocation
+        .revoked_at
+        .or(before.filter(|_| is_revoked(iat, before))))
 }
 
 /// The claims of a valid, unexpired link.

@@ -128,7 +128,7 @@ pub(crate) async fn tenant(
     let result = async {
         let t = hookledger_projections::tenants::get(&state.pool, &id).await?.ok_or(ApiError::NotFound("tenant"))?;
         let keys = hookledger_projections::tenants::api_keys(&state.pool, &id).await?;
-        let revoked = hookledger_projections::tenants::console_links_revoked_before(&state.pool, &id).await?;
+        let revoked = t.console_links_revoked_before;
         let live = hookledger_projections::tenants::live_console_links(&state.pool, &id, 50).await?;
         Ok::<_, ApiError>(page(&chrome, &format!("Tenant {}", t.id), html! {
             h2 { "API keys" }
@@ -147,7 +147,7 @@ pub(crate) async fn tenant(
                 thead { tr { th { "Link" } th { "Access" } th { "Minted" } th { "Expires" } th { "Revoked" } th {} } }
                 tbody {
                     @for l in &live {
-                        @let gone = l.revoked_at.or(revoked.filter(|b| l.minted_at <= *b));
+                        @let gone = l.revoked_at.or(revoked.filter(|_| links::is_revoked(l.minted_at.timestamp_millis(), revoked)));
                         tr data-link=(l.link_id) {
                             td { code { (l.link_id) } }
                             td { @if l.read_only { "read-only" } @else { "read-write" } }

@@ -160,10 +160,9 @@ async fn revoke_console_links(
     let (before, version) = tenancy::revoke_console_links(&state.tenants, &tenant, &meta).await?;
     // The links stop working once the tenants view has the instant: wait for it.
     caught_up(&state, version).await?;
-    let now =
-        hookledger_projections::tenants::console_links_revoked_before(&state.pool, tenant.as_str())
-            .await?;
+    let now = hookledger_projections::tenants::get(&state.pool, tenant.as_str()).await?;
+    let revoked_before = now.and_then(|t| t.console_links_revoked_before);
     Ok(Json(LinksRevokedOut {
-        revoked_before: now.unwrap_or(before),
+        revoked_before: revoked_before.unwrap_or(before),
     }))
 }
